@@ -1,0 +1,106 @@
+"""Plain data the engines take and return: the validated portfolio and closed sets as enums."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pandas as pd
+
+
+class ClientStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class KycStatus(StrEnum):
+    VERIFIED = "verified"
+    PENDING = "pending"
+
+
+class PayoutFrequency(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class Product(StrEnum):
+    FACTORING = "factoring"
+    TERM_LOAN = "term_loan"
+
+
+class RepaymentMethod(StrEnum):
+    ANNUITY = "annuity"
+    LINEAR = "linear"
+    BULLET = "bullet"
+
+
+class Frequency(StrEnum):
+    MONTHLY = "monthly"
+    WEEKLY = "weekly"
+
+
+class DayCount(StrEnum):
+    THIRTY_360 = "30/360"
+    ACT_360 = "ACT/360"
+    ACT_365F = "ACT/365F"
+
+
+class ReserveKind(StrEnum):
+    ROLLING = "rolling"
+    PARTNER = "partner"
+
+
+class HoldBasis(StrEnum):
+    CALENDAR = "calendar"
+    BANKING = "banking"
+
+
+class Subaccount(StrEnum):
+    SETTLEMENT = "settlement"
+    ROLLING_RESERVE = "rolling_reserve"
+    PARTNER_RESERVE = "partner_reserve"
+    FACTORING = "factoring"
+    EXTERNAL = "external"  # the counter-party side of money entering or leaving the client's books
+
+
+class BlockReason(StrEnum):
+    BLOCKED = "BLOCKED"
+    KYC_PENDING = "KYC_PENDING"
+    INVALID_IBAN = "INVALID_IBAN"
+    BELOW_MINIMUM = "BELOW_MINIMUM"
+    NEGATIVE_BALANCE = "NEGATIVE_BALANCE"
+    LIMIT_BREACHED = "LIMIT_BREACHED"
+    NOT_PAYOUT_DAY = "NOT_PAYOUT_DAY"
+    NOTHING_TO_PAY = "NOTHING_TO_PAY"
+
+
+class LimitStatus(StrEnum):
+    OK = "OK"
+    WARNING = "WARNING"
+    BREACH = "BREACH"
+
+
+TABLES = ("clients", "settlements", "loans", "reserve_terms")
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Validated input frames (see docs/data_model.md for every column)."""
+
+    clients: pd.DataFrame
+    settlements: pd.DataFrame
+    loans: pd.DataFrame
+    reserve_terms: pd.DataFrame
+    refused: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {"table": pd.Series(dtype=str), "source_row": pd.Series(dtype="int64"),
+             "client_id": pd.Series(dtype=str), "reason": pd.Series(dtype=str)}
+        )
+    )
+    sources: tuple[tuple[str, str], ...] = ()  # (table, "file[, sheet]") pairs, for messages
+
+    @property
+    def last_date(self) -> pd.Timestamp:
+        """The as-of date by default: the last value date in the settlements."""
+        return pd.Timestamp(self.settlements["value_date"].max())
