@@ -1,0 +1,93 @@
+"""`atlas-xl`: the headless front. Every command prints AtlasErrors as readable text, never a traceback.
+
+Exit status: 0 ok; 1 refused by a business rule (workflow, SEPA); 2 bad input or arguments;
+3 permission denied; 70 an internal error (reported in one line, details with ATLAS_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from atlas_xl import __version__
+from atlas_xl.cli_workbook import workbook_app
+from atlas_xl.cli_workflow import audit_app, payouts_app, users_app
+from atlas_xl.errors import (
+    ArgumentError,
+    AtlasError,
+    ConfigError,
+    DateError,
+    LoadError,
+    PermissionDenied,
+    UnsafeInputError,
+)
+
+app = typer.Typer(
+    help="Atlas Settlement: settlement and payout operations (reserves, payouts, exposure, schedules).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(users_app, name="users")
+app.add_typer(payouts_app, name="payouts")
+app.add_typer(audit_app, name="audit")
+app.add_typer(workbook_app, name="workbook")
+
+try:  # typer >= 0.25 vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import ClickException
+
+err_console = Console(stderr=True)
+
+
+def exit_code_for(error: AtlasError) -> int:
+    if isinstance(error, PermissionDenied):
+        return 3
+    if isinstance(error, LoadError | ArgumentError | DateError | UnsafeInputError | ConfigError):
+        return 2
+    return 1
+
+
+@app.command()
+def version() -> None:
+    """Print the Atlas Settlement version."""
+    typer.echo(__version__)
+
+
+def _register_commands() -> None:
+    # Imported here so that each command module stays small and owns its options.
+    from atlas_xl import cli_run  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_commands()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except AtlasError as error:
+        err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+        return exit_code_for(error)
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.Abort:
+        err_console.print("aborted")
+        return 1
+    except SystemExit as done:  # click usage errors in standalone_mode=False still raise here
+        return int(done.code or 0)
+    except Exception as error:  # noqa: BLE001 - the user never sees a traceback
+        if isinstance(error, ClickException):
+            error.show()
+            return 2
+        if os.environ.get("ATLAS_DEBUG"):
+            raise
+        err_console.print(f"internal error: {type(error).__name__}: {error} (set ATLAS_DEBUG=1 for details)",
+                          markup=False, highlight=False)
+        return 70
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
