@@ -1,0 +1,203 @@
+"""One call that runs every engine for an as-of date: what the CLI, the report, the dashboard and Excel share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from atlas_xl import exposure as exposure_engine
+from atlas_xl import schedules
+from atlas_xl.errors import DateError
+from atlas_xl.grid import DayGrid, build_grid, dense, payout_days
+from atlas_xl.ledger import Ledger, Movement
+from atlas_xl.model import LimitStatus, Portfolio, Product, ReserveKind
+from atlas_xl.payouts import decide, step_settlement
+from atlas_xl.reserves import (
+    ReserveFlows,
+    first_data_day,
+    monthly_movements,
+    reserve_summary,
+    simulate_reserve,
+    terms_arrays,
+    upcoming_releases,
+)
+from atlas_xl.settings import Settings
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    as_of: dt.date
+    grid: DayGrid
+    ledger: Ledger
+    reserve_flows: dict[ReserveKind, ReserveFlows]
+    payouts: pd.DataFrame  # one row per client: readiness and payable amount on the as-of date
+    balances: pd.DataFrame  # subaccount balances after the as-of date's payouts
+    reserves: pd.DataFrame  # per client and reserve kind
+    reserve_releases: pd.DataFrame  # upcoming releases after the as-of date
+    reserve_monthly: pd.DataFrame  # portfolio held / released per month
+    exposure: pd.DataFrame
+    alerts: pd.DataFrame
+    concentration: dict[str, object]
+    schedules: pd.DataFrame
+    loan_positions: pd.DataFrame
+    projection: pd.DataFrame
+    refused: pd.DataFrame
+    kpis: dict[str, object] = field(default_factory=dict)
+
+
+def as_of_date(portfolio: Portfolio, as_of: dt.date | str | None) -> dt.date:
+    if as_of is None:
+        if portfolio.settlements.empty:
+            raise DateError(
+                "the settlements table is empty, so there is no as-of date; give one with --as-of"
+            )
+        return portfolio.last_date.date()
+    if isinstance(as_of, str):
+        try:
+            return dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise DateError(f"as-of date {as_of!r} is not a date; expected YYYY-MM-DD") from None
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    return as_of
+
+
+def run_engines(
+    portfolio: Portfolio, as_of: dt.date | str | None = None, settings: Settings | None = None
+) -> EngineResult:
+    settings = settings or Settings()
+    as_of = as_of_date(portfolio, as_of)
+    clients = portfolio.clients.reset_index(drop=True)
+    settlements = portfolio.settlements
+    grid = build_grid(clients["client_id"], settlements, np.datetime64(as_of, "D"))
+
+    sales = dense(grid, settlements, "sales_cents")
+    refunds = dense(grid, settlements, "refunds_cents")
+    chargebacks = dense(grid, settlements, "chargebacks_cents")
+    fees = dense(grid, settlements, "fees_cents")
+    first_day = first_data_day(grid, settlements)
+    flows = {
+        kind: simulate_reserve(
+            grid, sales, first_day, terms_arrays(grid, portfolio.reserve_terms, kind), kind
+        )
+        for kind in ReserveKind
+    }
+    rolling, partner = flows[ReserveKind.ROLLING], flows[ReserveKind.PARTNER]
+
+    opening = np.zeros_like(sales)
+    opening[:, 0] = clients["opening_balance_cents"].to_numpy(dtype=np.int64)
+    factoring = portfolio.loans[portfolio.loans["product"] == Product.FACTORING.value]
+    advances = dense(grid, factoring, "principal_cents", date_column="start_date", clip_before_start=True)
+    net_flow = (
+        opening
+        + sales
+        - refunds
+        - chargebacks
+        - fees
+        - rolling.held
+        - partner.held
+        + rolling.released
+        + partner.released
+    )
+    pay_days = payout_days(grid, clients["payout_frequency"].to_numpy(dtype=object))
+    state = step_settlement(grid, clients, net_flow, advances, pay_days)
+
+    all_schedules = schedules.portfolio_schedules(portfolio.loans)
+    positions = schedules.loan_positions(all_schedules, as_of)
+    recent = sales[:, max(grid.n_days - settings.recent_days, 0) :].sum(axis=1)
+    exposure = exposure_engine.exposure_table(
+        clients,
+        factoring_outstanding=state.factoring_before,
+        settlement_balance=state.balance_before,
+        reserve_collateral=rolling.balance[:, -1] + partner.balance[:, -1],
+        recent_sales=recent,
+        loan_positions=positions,
+        settings=settings,
+    )
+    breached = exposure["status"].to_numpy(dtype=object) == LimitStatus.BREACH.value
+    last = grid.n_days - 1
+    day_flows = {
+        "net_settlement": sales[:, last] - refunds[:, last] - chargebacks[:, last],
+        "fees": fees[:, last],
+        "holds": rolling.held[:, last] + partner.held[:, last],
+        "releases": rolling.released[:, last] + partner.released[:, last],
+    }
+    payouts = decide(grid, clients, state, pay_days, breached, day_flows, as_of)
+
+    ledger = Ledger(
+        grid,
+        {
+            Movement.OPENING_BALANCE: opening,
+            Movement.SALE: sales,
+            Movement.REFUND: refunds,
+            Movement.CHARGEBACK: chargebacks,
+            Movement.FEE: fees,
+            Movement.RESERVE_HOLD: rolling.held,
+            Movement.RESERVE_RELEASE: rolling.released,
+            Movement.PARTNER_RESERVE_HOLD: partner.held,
+            Movement.PARTNER_RESERVE_RELEASE: partner.released,
+            Movement.FACTORING_ADVANCE: advances,
+            Movement.FACTORING_WITHHOLD: state.withheld,
+            Movement.PAYOUT: state.paid,
+        },
+    )
+    balances = ledger.balances()
+    reserves = pd.concat([reserve_summary(grid, f) for f in flows.values()], ignore_index=True)
+    releases = pd.concat([upcoming_releases(grid, f) for f in flows.values()], ignore_index=True)
+    releases = releases.sort_values(["release_date", "client_id", "reserve"], kind="stable").reset_index(
+        drop=True
+    )
+    monthly = pd.concat([monthly_movements(grid, f) for f in flows.values()], ignore_index=True)
+    alerts = exposure_engine.alerts(exposure, settings)
+    concentration = exposure_engine.concentration(exposure)
+    projection = schedules.projection(all_schedules, as_of)
+    result = EngineResult(
+        as_of=as_of,
+        grid=grid,
+        ledger=ledger,
+        reserve_flows=flows,
+        payouts=payouts,
+        balances=balances,
+        reserves=reserves,
+        reserve_releases=releases,
+        reserve_monthly=monthly,
+        exposure=exposure,
+        alerts=alerts,
+        concentration=concentration,
+        schedules=all_schedules,
+        loan_positions=positions,
+        projection=projection,
+        refused=portfolio.refused,
+    )
+    result.kpis.update(kpis(result))
+    return result
+
+
+def kpis(result: EngineResult) -> dict[str, object]:
+    """The headline figures (dashboard tiles, CLI summary, --json)."""
+    payouts = result.payouts
+    ready = payouts[payouts["ready"]]
+    blocked = payouts[~payouts["ready"]]
+    counts = result.concentration["counts"]
+    return {
+        "as_of": result.as_of.isoformat(),
+        "clients": int(len(payouts)),
+        "payouts_ready": int(len(ready)),
+        "payouts_blocked": int(len(blocked)),
+        "total_to_pay_cents": int(ready["amount_cents"].sum()),
+        "held_back_cents": int(blocked["amount_cents"].clip(lower=0).sum()),
+        "reserve_balance_cents": int(result.reserves["balance_cents"].sum()),
+        "upcoming_releases_cents": int(result.reserve_releases["amount_cents"].sum()),
+        "total_exposure_cents": int(result.concentration["total_exposure_cents"]),
+        "top10_share_ppm": int(result.concentration["top_share_ppm"]),
+        "alerts": int(len(result.alerts)),
+        "limit_breaches": counts[LimitStatus.BREACH.value],
+        "limit_warnings": counts[LimitStatus.WARNING.value],
+        "loans_outstanding_cents": int(result.loan_positions["outstanding_cents"].sum())
+        if not result.loan_positions.empty
+        else 0,
+        "refused_rows": int(len(result.refused)),
+    }

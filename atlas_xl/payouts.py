@@ -1,0 +1,160 @@
+"""Merchant payouts: the settlement subaccount stepped day by day, and readiness on the payout date.
+
+Rules:
+- The settlement subaccount receives each day's net settlement (sales - refunds - chargebacks - fees),
+  gives the day's reserve holds and gets the releases due (see `reserves`). The opening balance (which
+  may be negative: carried forward) lands on day 0. A negative balance is carried forward until
+  settlements cover it.
+- On each of the client's payout days (daily / weekly / monthly, see `grid.payout_days`) a positive
+  balance is paid out: the factoring share `factoring_withhold_rate` x balance (ROUND_HALF_UP, at most
+  the outstanding advances) is withheld against the factoring subaccount and the rest is paid, unless
+  it is below `min_payout` - then nothing moves and the balance is carried forward.
+- Before the payout date, only the standing blockers apply (blocked, KYC pending, invalid IBAN): the
+  history does not re-evaluate past credit limits. On the payout date every reason is checked:
+  BLOCKED, KYC_PENDING, INVALID_IBAN, LIMIT_BREACHED (exposure at or over the breach threshold, measured
+  before the payout), NOT_PAYOUT_DAY, NEGATIVE_BALANCE, NOTHING_TO_PAY, BELOW_MINIMUM; a client is READY
+  when none applies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from atlas_xl.grid import DayGrid
+from atlas_xl.iban import iban_problems
+from atlas_xl.model import BlockReason, ClientStatus, KycStatus, Portfolio
+from atlas_xl.money import apply_rate
+from atlas_xl.settings import Settings
+
+
+@dataclass(frozen=True)
+class PayoutState:
+    """The settlement side of every client, stepped up to the payout decision of the last day."""
+
+    paid: np.ndarray  # [client, day] payouts made (the last day filled by `decide`)
+    withheld: np.ndarray  # [client, day] factoring repayments withheld from payouts
+    balance_before: np.ndarray  # per client: settlement balance on the payout date before paying
+    carried_forward: np.ndarray  # per client: settlement balance at the end of the previous day
+    factoring_before: np.ndarray  # per client: factoring outstanding before the payout (>= 0)
+    standing_ok: np.ndarray  # not blocked, KYC verified, IBAN valid
+    iban_problem: np.ndarray  # '' or the reason text
+
+
+def standing_blockers(clients: pd.DataFrame) -> dict[BlockReason, np.ndarray]:
+    return {
+        BlockReason.BLOCKED: clients["status"].to_numpy(dtype=object) == ClientStatus.BLOCKED.value,
+        BlockReason.KYC_PENDING: clients["kyc_status"].to_numpy(dtype=object) != KycStatus.VERIFIED.value,
+        BlockReason.INVALID_IBAN: iban_problems(clients["iban"]) != "",
+    }
+
+
+def step_settlement(
+    grid: DayGrid, clients: pd.DataFrame, net_flow: np.ndarray, advances: np.ndarray, pay_days: np.ndarray
+) -> PayoutState:
+    """Step every client's settlement balance through the days before the payout date."""
+    n, days = grid.n_clients, grid.n_days
+    blockers = standing_blockers(clients)
+    standing_ok = ~(
+        blockers[BlockReason.BLOCKED] | blockers[BlockReason.KYC_PENDING] | blockers[BlockReason.INVALID_IBAN]
+    )
+    withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
+    minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)
+    paid = np.zeros((n, days), dtype=np.int64)
+    withheld = np.zeros((n, days), dtype=np.int64)
+    balance = np.zeros(n, dtype=np.int64)
+    outstanding = np.zeros(n, dtype=np.int64)
+    carried = balance
+    for day in range(days):  # a step over days; every operation is across all clients
+        carried = balance
+        balance = balance + net_flow[:, day]
+        outstanding = outstanding + advances[:, day]
+        if day == days - 1:
+            break
+        due = pay_days[:, day] & standing_ok & (balance > 0)
+        keep_back = np.minimum(apply_rate(balance, withhold_ppm), outstanding)
+        to_pay = balance - keep_back
+        pays = due & (to_pay >= minimum) & (to_pay > 0)
+        paid[:, day] = np.where(pays, to_pay, 0)
+        withheld[:, day] = np.where(pays, keep_back, 0)
+        balance = balance - paid[:, day] - withheld[:, day]
+        outstanding = outstanding - withheld[:, day]
+    iban = iban_problems(clients["iban"])
+    return PayoutState(paid, withheld, balance, carried, outstanding, standing_ok, iban)
+
+
+def decide(
+    grid: DayGrid,
+    clients: pd.DataFrame,
+    state: PayoutState,
+    pay_days: np.ndarray,
+    limit_breached: np.ndarray,
+    day_flows: dict[str, np.ndarray],
+    payout_date: dt.date,
+) -> pd.DataFrame:
+    """Readiness and payable amount of every client on the payout date (the grid's last day).
+
+    Fills the last day of `state.paid` / `state.withheld` for the ready clients (the ledger shows the
+    payout of the day as made once it is ready).
+    """
+    blockers = standing_blockers(clients)
+    balance = state.balance_before
+    withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
+    minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)
+    keep_back = np.where(
+        balance > 0, np.minimum(apply_rate(balance, withhold_ppm), state.factoring_before), 0
+    )
+    payable = np.where(balance > 0, balance - keep_back, 0)
+    reasons = {
+        **blockers,
+        BlockReason.LIMIT_BREACHED: limit_breached,
+        BlockReason.NOT_PAYOUT_DAY: ~pay_days[:, -1],
+        BlockReason.NEGATIVE_BALANCE: balance < 0,
+        BlockReason.NOTHING_TO_PAY: balance == 0,
+        BlockReason.BELOW_MINIMUM: (payable > 0) & (payable < minimum),
+    }
+    text = np.full(grid.n_clients, "", dtype=object)
+    for reason, flags in reasons.items():  # eight closed-set reasons, each applied to all clients
+        text = np.where(flags, text + reason.value + "; ", text)
+    text = pd.Series(text, dtype=object).str.removesuffix("; ").to_numpy(dtype=object)
+    ready = text == ""
+    last = grid.n_days - 1
+    state.paid[:, last] = np.where(ready, payable, 0)
+    state.withheld[:, last] = np.where(ready, keep_back, 0)
+    date_text = payout_date.isoformat()
+    client_ids = clients["client_id"].to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "client_id": client_ids,
+            "name": clients["name"].to_numpy(dtype=object),
+            "country": clients["country"].to_numpy(dtype=object),
+            "iban": clients["iban"].to_numpy(dtype=object),
+            "bic": clients["bic"].fillna("").to_numpy(dtype=object),
+            "payout_frequency": clients["payout_frequency"].to_numpy(dtype=object),
+            "carried_forward_cents": state.carried_forward,
+            "net_settlement_cents": day_flows["net_settlement"],
+            "fees_cents": day_flows["fees"],
+            "new_holds_cents": day_flows["holds"],
+            "releases_cents": day_flows["releases"],
+            "available_cents": balance,
+            "withheld_cents": keep_back,
+            "amount_cents": payable,
+            "min_payout_cents": minimum,
+            "ready": ready,
+            "reasons": text,
+            "iban_problem": state.iban_problem,
+            "remittance": "Atlas settlement payout " + date_text + " " + pd.Series(client_ids, dtype=object),
+        }
+    )
+
+
+def compute_payouts(
+    portfolio: Portfolio, payout_date: dt.date, settings: Settings | None = None
+) -> pd.DataFrame:
+    """The payout of every client on `payout_date` (one row per client; see `decide` for the columns)."""
+    from atlas_xl.engine import run_engines  # the engine composes reserves, exposure and payouts
+
+    return run_engines(portfolio, payout_date, settings).payouts
