@@ -1,0 +1,161 @@
+"""vbaProject.bin from source: MS-OVBA compression and the project read back by oletools (independent)."""
+
+from __future__ import annotations
+
+import struct
+
+import olefile
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oletools.olevba import VBA_Parser, VBA_Project, decompress_stream
+
+from atlas_xl import vba
+from atlas_xl.errors import ArgumentError
+
+
+def read_back(project: bytes) -> dict[str, bytes]:
+    """{module name: raw source bytes} as oletools decodes them, in strict mode (no spec deviation allowed)."""
+    ole = olefile.OleFileIO(project)
+    parsed = VBA_Project(ole, "", "PROJECT", "VBA/dir", relaxed=False)
+    parsed.parse_project_stream()
+    list(parsed.parse_modules())
+    return {module.name_str: module.code_raw for module in parsed.modules}
+
+
+# ---- compression -------------------------------------------------------------------------------
+
+
+def test_copy_token_length_uses_right_shift() -> None:
+    # at 4 bytes into a chunk bit_count is 4: max length (0xFFFF >> 4) + 3 = 4095 + 3 = 4098;
+    # at 2049 bytes in, bit_count is 12: (0xFFFF >> 12) + 3 = 15 + 3 = 18
+    assert vba._copy_token_shape(4) == (4, 4098)
+    assert vba._copy_token_shape(2049) == (12, 18)
+    assert vba._copy_token_shape(2048) == (11, 34)  # 2**11 = 2048 >= 2048; 0xFFFF >> 11 = 31
+
+
+def test_known_small_example() -> None:
+    # "aaaaaaaaaa": literal 'a' then one copy token (offset 1, length 9) at position 1 (bit_count 4):
+    # token = (1-1) << 12 | (9-3) = 0x0006; flag byte 0b10; chunk = flag + 'a' + token = 4 bytes,
+    # header = 0xB000 | (4 + 2 - 3) = 0xB003
+    packed = vba.compress(b"a" * 10)
+    assert packed == b"\x01" + struct.pack("<H", 0xB003) + b"\x02a" + struct.pack("<H", 0x0006)
+    assert decompress_stream(bytearray(packed)) == b"a" * 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=20_000))
+def test_round_trip_random_bytes(data: bytes) -> None:
+    packed = vba.compress(data)
+    assert decompress_stream(bytearray(packed)) == data
+    assert vba.decompress(packed) == data
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=8),
+       st.lists(st.integers(0, 7), max_size=3000))
+def test_round_trip_repetitive(pieces: list[bytes], picks: list[int]) -> None:
+    data = b"".join(pieces[i % len(pieces)] for i in picks)
+    packed = vba.compress(data)
+    assert decompress_stream(bytearray(packed)) == data
+    if len(data) > 200:
+        assert len(packed) < len(data)  # repeats must actually be found
+
+
+def test_long_runs_cross_chunks_exactly() -> None:
+    for data in (b"x" * 4096, b"x" * 4097, b"ab" * 30_000, bytes(range(256)) * 100):
+        assert decompress_stream(bytearray(vba.compress(data))) == data
+
+
+def test_incompressible_tail_is_not_padded() -> None:
+    # a full random chunk goes raw (header 0x3FFF); a short random tail is split, never zero-padded
+    import random
+
+    data = random.Random(7).randbytes(4096 + 4000)
+    packed = vba.compress(data)
+    assert packed[1:3] == struct.pack("<H", 0x3FFF)
+    assert decompress_stream(bytearray(packed)) == data
+
+
+# ---- the project --------------------------------------------------------------------------------
+
+
+def _long_module() -> str:
+    body = "\r\n".join(
+        f"Public Function Step{i}(ByVal x As Double) As Double\r\n    Step{i} = x * {i} + 1\r\nEnd Function"
+        for i in range(400)
+    )
+    return 'Attribute VB_Name = "LongOne"\r\n' + body + "\r\n"
+
+
+def _project() -> tuple[dict[str, str], dict[str, str], bytes]:
+    modules = {
+        "LongOne": _long_module(),
+        "Tiny": 'Attribute VB_Name = "Tiny"\r\nSub Hello()\r\n    MsgBox "hi"\r\nEnd Sub\r\n',
+    }
+    documents = {
+        "ThisWorkbook": vba.document_module_source("ThisWorkbook", workbook=True),
+        "Sheet1": vba.document_module_source("Sheet1"),
+        "Sheet2": vba.document_module_source("Sheet2"),
+    }
+    return modules, documents, vba.build_vba_project(modules, documents)
+
+
+def test_every_module_reads_back_byte_for_byte() -> None:
+    modules, documents, project = _project()
+    assert len(modules["LongOne"]) > 10_000
+    back = read_back(project)
+    assert set(back) == set(modules) | set(documents)
+    for name, source in {**modules, **documents}.items():
+        assert back[name] == source.encode("ascii"), name
+
+
+def test_olevba_sees_the_modules_and_types() -> None:
+    modules, documents, project = _project()
+    parser = VBA_Parser("vbaProject.bin", data=project)
+    found = {name: code for _f, _p, name, code in parser.extract_macros()}
+    assert found["LongOne.bas"] == modules["LongOne"]
+    assert found["Sheet1.cls"] == documents["Sheet1"]  # document modules are class-like (.cls)
+
+
+def test_compound_file_layout() -> None:
+    _m, _d, project = _project()
+    ole = olefile.OleFileIO(project)
+    assert sorted("/".join(p) for p in ole.listdir()) == [
+        "PROJECT", "PROJECTwm", "VBA/LongOne", "VBA/Sheet1", "VBA/Sheet2", "VBA/ThisWorkbook", "VBA/Tiny",
+        "VBA/_VBA_PROJECT", "VBA/dir",
+    ]
+    assert ole.openstream("VBA/_VBA_PROJECT").read() == struct.pack("<HHBH", 0x61CC, 0xFFFF, 0, 3)
+    text = ole.openstream("PROJECT").read().decode("ascii")
+    assert "Document=Sheet2/&H00000000\r\n" in text and "Module=LongOne\r\n" in text
+    wm = ole.openstream("PROJECTwm").read()
+    assert wm.startswith(b"ThisWorkbook\0" + "ThisWorkbook".encode("utf-16-le") + b"\0\0")
+    assert wm.endswith(b"\0\0\0\0")
+
+
+def test_project_protection_fields_decrypt() -> None:
+    _m, _d, project = _project()
+    text = olefile.OleFileIO(project).openstream("PROJECT").read().decode("ascii")
+    fields = dict(line.split("=", 1) for line in text.splitlines() if line[:3] in ("CMG", "DPB", "GC="))
+    assert vba._decrypt(fields["CMG"].strip('"')) == bytes(4)  # not protected
+    assert vba._decrypt(fields["DPB"].strip('"')) == b"\0"  # no password
+    assert vba._decrypt(fields["GC"].strip('"')) == b"\xff"  # visible
+
+
+def test_same_input_same_bytes() -> None:
+    assert _project()[2] == _project()[2]
+
+
+@pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        ({"Bad": 'Attribute VB_Name = "Bad"\nSub A()\nEnd Sub\n'}, "CRLF"),
+        ({"Bad": 'Attribute VB_Name = "Bad"\r\n\' caf\u00e9\r\n'}, "ASCII"),
+        ({"Bad": 'Attribute VB_Name = "Other"\r\n'}, "expected 'Attribute VB_Name"),
+        ({"1x": 'Attribute VB_Name = "1x"\r\n'}, "expected a letter"),
+        ({"sheet1": 'Attribute VB_Name = "sheet1"\r\n'}, "repeated"),
+    ],
+)
+def test_bad_modules_are_refused(modules: dict[str, str], message: str) -> None:
+    with pytest.raises(ArgumentError, match=message):
+        vba.build_vba_project(modules, {"Sheet1": vba.document_module_source("Sheet1")})
