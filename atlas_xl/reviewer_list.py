@@ -55,6 +55,8 @@ def _euros(cents: int) -> Decimal:
 
 
 def _put(ws: Worksheet, row: int, col: int, value: object, number_format: str | None = None) -> None:
+    if value is None or value == "":
+        return  # an empty cell, not an empty string
     cell = ws.cell(row=row, column=col)
     set_value(cell, value)
     if isinstance(value, datetime):
@@ -113,10 +115,10 @@ def _write_transfers(ws: Worksheet, transfers: Sequence[CreditTransfer], total_c
         _put(ws, row, 1, str(t.client_id))
         _put(ws, row, 2, str(t.creditor_name))
         _put(ws, row, 3, str(t.creditor_iban))
-        _put(ws, row, 4, str(t.creditor_bic or ""))
+        _put(ws, row, 4, t.creditor_bic and str(t.creditor_bic))
         _put(ws, row, 5, _euros(t.amount_cents), MONEY_FORMAT)
         _put(ws, row, 6, str(t.currency))
-        _put(ws, row, 7, str(t.remittance or ""))
+        _put(ws, row, 7, t.remittance and str(t.remittance))
         _put(ws, row, 8, str(t.end_to_end_id))
     last = row
     total_row = last + 1
@@ -137,7 +139,7 @@ def _write_excluded(ws: Worksheet, excluded: Sequence[tuple[str, str, str]]) -> 
             raise ArgumentError(f"excluded entry {entry!r} has {len(entry)} fields; "
                                 "expected (client_id, name, reasons)")
         for col, text in enumerate(entry, start=1):
-            _put(ws, row, col, "" if text is None else str(text))
+            _put(ws, row, col, None if text is None else str(text))
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(EXCLUDED_HEADERS))}{max(row, 1)}"
 
