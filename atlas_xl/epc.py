@@ -45,8 +45,10 @@ _TABLE = str.maketrans({
 })
 
 
-def transliterate(text: str) -> str:
+def transliterate(text: str | None) -> str:
     """Map any text into the EPC basic character set; spaces collapsed, ends trimmed (may return '')."""
+    if text is None:
+        return ""
     mapped = str(text).translate(_TABLE)
     decomposed = unicodedata.normalize("NFKD", mapped)
     # drop the combining accents NFKD split off (é -> e + U+0301), then re-apply the table to anything

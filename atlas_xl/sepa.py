@@ -61,6 +61,15 @@ class CreditTransfer:
     currency: str = "EUR"
 
 
+def end_to_end_id(run_id: str, client_id: str) -> str:
+    """The EndToEndId of a client's payout in a run: "<run_id>-<client_id>", checked (<= 35 EPC chars).
+
+    Client ids may contain '_' (not in the EPC set); it becomes '.', which no client id contains, so the
+    mapping stays one-to-one and the id remains traceable to the payout.
+    """
+    return check_identifier(f"{run_id}-{client_id.replace('_', '.')}", "EndToEndId")
+
+
 def format_amount(cents: int) -> str:
     """12345 -> '123.45': exactly two decimals from integer cents (non-negative), no float."""
     whole, part = divmod(int(cents), 100)
@@ -259,8 +268,17 @@ def validate_pain001(xml: bytes, version: PainVersion) -> None:
     except etree.XMLSyntaxError as exc:
         raise SepaError(f"the SEPA file is not well-formed XML ({exc}); "
                         f"expected a {version.value} document") from None
+    if doc.getroottree().docinfo.doctype:
+        # a pain.001 never has a DTD; one here can only carry entity tricks (XXE, billion laughs)
+        raise SepaError(f"the SEPA file has a DOCTYPE declaration "
+                        f"{doc.getroottree().docinfo.doctype[:80]!r}; expected a plain {version.value} document")
     schema = _schema(version)
-    if not schema.validate(doc):
+    try:
+        valid = schema.validate(doc)
+    except etree.XMLSchemaValidateError as exc:
+        raise SepaError(f"the SEPA file cannot be checked against the {version.value} XSD ({exc}); "
+                        "expected a plain pain.001 document") from None
+    if not valid:
         errors = [f"line {e.line}: {e.message}" for e in schema.error_log]
         shown = "\n".join(f"  - {e}" for e in errors[:_MAX_LISTED])
         more = f"\n  ... and {len(errors) - _MAX_LISTED} more" if len(errors) > _MAX_LISTED else ""
@@ -313,6 +331,7 @@ def write_pain001_file(path: Path, xml: bytes) -> str:
 from atlas_xl.reviewer_list import write_reviewer_list  # noqa: E402  (re-exported: part of the SEPA API)
 
 __all__ = [
-    "CreditTransfer", "Debtor", "PainVersion", "build_pain001", "format_amount", "validate_pain001",
+    "CreditTransfer", "Debtor", "PainVersion", "build_pain001", "end_to_end_id", "format_amount",
+    "validate_pain001",
     "write_pain001_file", "write_reviewer_list",
 ]

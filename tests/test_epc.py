@@ -67,6 +67,11 @@ def test_name_rules(raw: str, expected: str) -> None:
     assert epc_name(raw) == expected
 
 
+def test_missing_text_is_empty() -> None:
+    assert transliterate(None) == ""
+    assert epc_name(None) == ""  # type: ignore[arg-type]  (callers then refuse the empty name)
+
+
 def test_length_cuts() -> None:
     # 75 letters -> the first 70; a cut never leaves a trailing space
     assert epc_name("A" * 75) == "A" * 70

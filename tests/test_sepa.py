@@ -22,6 +22,7 @@ from atlas_xl.sepa import (
     Debtor,
     PainVersion,
     build_pain001,
+    end_to_end_id,
     format_amount,
     validate_pain001,
     write_pain001_file,
@@ -312,3 +313,24 @@ def test_write_file_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["RUN7.xml"]  # no temp file left behind
     with pytest.raises(SepaError, match="does not exist"):
         write_pain001_file(tmp_path / "missing" / "x.xml", xml)
+
+
+def test_end_to_end_id_helper() -> None:
+    assert end_to_end_id("RUN7", "C001") == "RUN7-C001"
+    assert end_to_end_id("RUN7", "acme_de-01") == "RUN7-acme.de-01"  # '_' is not EPC; '.' is in no client id
+    assert end_to_end_id("R" * 14, "C" * 20) == "R" * 14 + "-" + "C" * 20  # 14 + 1 + 20 = 35
+    with pytest.raises(SepaError, match="has 36 characters"):
+        end_to_end_id("R" * 15, "C" * 20)
+
+
+def test_validate_does_not_expand_entities(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    xml = build().replace(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n',
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE Document [<!ENTITY x SYSTEM "file://{secret}">]>\n'
+        .encode())
+    xml = xml.replace(b"<MsgId>MSG-RUN7</MsgId>", b"<MsgId>&x;</MsgId>")
+    with pytest.raises(SepaError, match="has a DOCTYPE declaration") as info:
+        validate_pain001(xml, PainVersion.V09)
+    assert "TOPSECRET" not in str(info.value)
