@@ -1,5 +1,99 @@
-"""`atlas-xl run`, `atlas-xl example-data`, `atlas-xl dashboard`: the headless daily job."""
+"""`atlas-xl run`: the headless daily job (load, compute, write the report and the dashboard)."""
 
 from __future__ import annotations
 
-from atlas_xl.cli import app  # noqa: F401
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from atlas_xl.cli import app
+from atlas_xl.engine import EngineResult, run_engines
+from atlas_xl.money import format_eur
+from atlas_xl.paths import example_data_dir, safe_output_dir
+from atlas_xl.settings import load_settings
+
+DataOption = Annotated[Path | None, typer.Option("--data", help="Folder of CSV files or an .xlsx workbook "
+                                                 "(default: the bundled example data).")]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="As-of / payout date YYYY-MM-DD "
+                                                "(default: the last date in the data).")]
+
+
+def summary_table(result: EngineResult, outputs: dict[str, str]) -> Table:
+    k = result.kpis
+    table = Table(title=f"Atlas Settlement - as of {k['as_of']}", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("Clients", f"{k['clients']:,}")
+    table.add_row("Payouts ready / blocked", f"{k['payouts_ready']:,} / {k['payouts_blocked']:,}")
+    table.add_row("Total to pay", format_eur(k["total_to_pay_cents"]))
+    table.add_row("Reserve balance", format_eur(k["reserve_balance_cents"]))
+    table.add_row("Total exposure", format_eur(k["total_exposure_cents"]))
+    table.add_row("Alerts (breach / warning)", f"{k['alerts']} ({k['limit_breaches']} / {k['limit_warnings']})")
+    table.add_row("Refused input rows", f"{k['refused_rows']}")
+    for name, path in outputs.items():
+        table.add_row(name, path)
+    return table
+
+
+@app.command()
+def run(
+    data: DataOption = None,
+    as_of: AsOfOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder (created if missing).")] = Path("atlas-output"),
+    warning: Annotated[str | None, typer.Option(help="Utilisation share that raises a WARNING (default 0.8).")] = None,
+    breach: Annotated[str | None, typer.Option(help="Utilisation share that is a BREACH (default 1.0).")] = None,
+    dashboard: Annotated[bool, typer.Option(help="Also write dashboard.html beside the report.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (for cron).")] = False,
+) -> None:
+    """Load portfolio data, compute every engine and write the operations report (and the HTML dashboard)."""
+    from atlas_xl.loader import load_portfolio
+    from atlas_xl.report import write_report
+
+    settings = load_settings().with_thresholds(warning, breach)
+    data_path = data or example_data_dir()
+    out_dir = safe_output_dir(out)
+    console = Console(stderr=True, quiet=as_json)
+    timings: dict[str, float] = {}
+    outputs: dict[str, str] = {}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("Loading and validating data", total=4)
+        start = time.perf_counter()
+        portfolio = load_portfolio(data_path)
+        timings["load_seconds"] = time.perf_counter() - start
+        progress.update(task, advance=1, description="Computing reserves, payouts, exposure, schedules")
+        start = time.perf_counter()
+        result = run_engines(portfolio, as_of, settings)
+        timings["engine_seconds"] = time.perf_counter() - start
+        progress.update(task, advance=1, description="Writing the report workbook")
+        start = time.perf_counter()
+        report_path = out_dir / f"atlas-report-{result.as_of.isoformat()}.xlsx"
+        write_report(result, report_path, str(data_path))
+        outputs["Report"] = str(report_path)
+        timings["report_seconds"] = time.perf_counter() - start
+        progress.update(task, advance=1, description="Writing the HTML dashboard")
+        if dashboard:
+            start = time.perf_counter()
+            outputs["Dashboard"] = str(write_html_dashboard(result, out_dir / "dashboard.html", str(data_path)))
+            timings["dashboard_seconds"] = time.perf_counter() - start
+        progress.update(task, advance=1)
+    if as_json:
+        payload = {**result.kpis, "outputs": outputs, "timings": {k: round(v, 3) for k, v in timings.items()}}
+        typer.echo(json.dumps(payload, sort_keys=True))
+    else:
+        Console().print(summary_table(result, outputs))
+
+
+def write_html_dashboard(result: EngineResult, path: Path, source: str) -> Path | None:
+    """The HTML dashboard (issue: operational dashboard); None until that writer exists."""
+    try:
+        from atlas_xl.dashboard import write_dashboard
+    except ImportError:
+        return None
+    return write_dashboard(result, path, source)
