@@ -60,7 +60,9 @@ def version() -> None:
 
 def _register_commands() -> None:
     # Imported here so that each command module stays small and owns its options.
-    from atlas_xl import cli_run  # noqa: F401
+    from atlas_xl import cli_dashboard, cli_data, cli_run  # noqa: F401
+
+    cli_data.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
