@@ -57,7 +57,6 @@ def run(
 
     settings = load_settings().with_thresholds(warning, breach)
     data_path = data or example_data_dir()
-    out_dir = safe_output_dir(out)
     console = Console(stderr=True, quiet=as_json)
     timings: dict[str, float] = {}
     outputs: dict[str, str] = {}
@@ -73,6 +72,7 @@ def run(
         timings["engine_seconds"] = time.perf_counter() - start
         progress.update(task, advance=1, description="Writing the report workbook")
         start = time.perf_counter()
+        out_dir = safe_output_dir(out)  # created only once there is something correct to write
         report_path = out_dir / f"atlas-report-{result.as_of.isoformat()}.xlsx"
         write_report(result, report_path, str(data_path))
         outputs["Report"] = str(report_path)
@@ -80,7 +80,9 @@ def run(
         progress.update(task, advance=1, description="Writing the HTML dashboard")
         if dashboard:
             start = time.perf_counter()
-            outputs["Dashboard"] = str(write_html_dashboard(result, out_dir / "dashboard.html", str(data_path)))
+            html = write_html_dashboard(result, out_dir / "dashboard.html", str(data_path))
+            if html is not None:
+                outputs["Dashboard"] = str(html)
             timings["dashboard_seconds"] = time.perf_counter() - start
         progress.update(task, advance=1)
     if as_json:

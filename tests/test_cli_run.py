@@ -1,0 +1,116 @@
+"""The headless daily job end to end: `atlas-xl run` on the bundled data, the report opened back."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from atlas_xl.cli import main
+from atlas_xl.engine import run_engines
+from atlas_xl.loader import load_portfolio
+
+SHEETS = ["Dashboard", "Payouts", "Exposure", "Alerts", "Reserves", "Reserve releases", "Balances",
+          "Client drill-down", "Schedules", "Projection", "Exceptions"]
+
+
+def kpis_of(report: Path) -> dict[str, object]:
+    ws = openpyxl.load_workbook(report, read_only=True)["Dashboard"]
+    return {row[0]: row[1] for row in ws.iter_rows(min_row=4, max_col=2, values_only=True) if row[0]}
+
+
+def table_of(report: Path, sheet: str, header_row: int) -> list[dict[str, object]]:
+    ws = openpyxl.load_workbook(report, read_only=True)[sheet]
+    rows = list(ws.iter_rows(min_row=header_row, values_only=True))
+    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
+
+
+@pytest.fixture(scope="module")
+def run_output(tmp_path_factory, example_data_dir) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run")
+    code = main(["run", "--data", str(example_data_dir), "--out", str(out), "--no-dashboard"])
+    assert code == 0
+    (report,) = out.glob("atlas-report-*.xlsx")
+    return report, kpis_of(report)
+
+
+def test_report_has_every_sheet_and_no_temp_files(run_output):
+    report, _ = run_output
+    assert openpyxl.load_workbook(report, read_only=True).sheetnames[: len(SHEETS)] == SHEETS
+    assert [p.name for p in report.parent.iterdir()] == [report.name]
+
+
+def test_report_figures_reconcile_with_the_engine(run_output, example_data_dir):
+    report, kpis = run_output
+    result = run_engines(load_portfolio(example_data_dir))
+    assert kpis["As-of date"] == result.as_of.isoformat()
+    assert kpis["Clients"] == len(result.payouts)
+    payouts = table_of(report, "Payouts", header_row=2)
+    ready = [r for r in payouts if r["Ready"] == "yes"]
+    assert kpis["Payouts ready"] == len(ready) == int(result.payouts["ready"].sum())
+    # the total to pay on the Dashboard equals the sum of the Payable column of the ready rows, to the cent
+    total = sum(Decimal(str(r["Payable"])) for r in ready)
+    assert Decimal(str(kpis["Total to pay (EUR)"])) == total == Decimal(int(result.kpis["total_to_pay_cents"])) / 100
+    blocked = [r for r in payouts if r["Ready"] == "no"]
+    assert all(r["Blocking reasons"] for r in blocked)
+    exposure = table_of(report, "Exposure", header_row=1)
+    assert {r["Status"] for r in exposure} <= {"OK", "WARNING", "BREACH"}
+    alerts = table_of(report, "Alerts", header_row=1)
+    assert len(alerts) == kpis["Alerts"] == len(result.alerts)
+
+
+def test_report_sheets_are_formatted(run_output):
+    report, _ = run_output
+    wb = openpyxl.load_workbook(report)
+    payouts = wb["Payouts"]
+    assert payouts.freeze_panes == "A3"
+    assert payouts.auto_filter.ref.startswith("A2:")
+    assert payouts.cell(row=3, column=14).number_format == "#,##0.00"
+    assert wb["Exposure"].conditional_formatting  # WARNING / BREACH highlighted
+    assert wb["Dashboard"]._charts  # at least the projection chart
+
+
+def test_csv_and_xlsx_inputs_give_the_same_report_figures(tmp_path, example_data_dir):
+    xlsx = example_data_dir / "portfolio.xlsx"
+    assert main(["run", "--data", str(xlsx), "--out", str(tmp_path / "x"), "--no-dashboard"]) == 0
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path / "c"), "--no-dashboard"]) == 0
+    (from_xlsx,) = (tmp_path / "x").glob("*.xlsx")
+    (from_csv,) = (tmp_path / "c").glob("*.xlsx")
+    assert kpis_of(from_xlsx) == kpis_of(from_csv)
+    for sheet, header in (("Payouts", 2), ("Exposure", 1), ("Reserves", 1), ("Schedules", 1)):
+        assert table_of(from_xlsx, sheet, header) == table_of(from_csv, sheet, header)
+
+
+def test_json_summary_for_cron(tmp_path, example_data_dir, capsys):
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path), "--json", "--no-dashboard"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["clients"] == 40
+    assert payload["payouts_ready"] + payload["payouts_blocked"] == 40
+    assert Path(payload["outputs"]["Report"]).exists()
+
+
+def test_bad_input_exits_2_with_a_located_message_and_writes_nothing(tmp_path, example_data_dir, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for source in example_data_dir.glob("*.csv"):
+        (data / source.name).write_bytes(source.read_bytes())
+    lines = (data / "clients.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    cells = lines[2].split(",")
+    cells[header.index("credit_limit")] = "12.345"
+    lines[2] = ",".join(cells)
+    (data / "clients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(data), "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert "clients.csv" in message and "row 3" in message and "credit_limit" in message
+    assert "Traceback" not in message
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_as_of_date_is_a_clear_error(tmp_path, example_data_dir, capsys):
+    assert main(["run", "--data", str(example_data_dir), "--as-of", "2026-13-01", "--out", str(tmp_path)]) == 2
+    assert "2026-13-01" in capsys.readouterr().err
