@@ -239,19 +239,39 @@ def test_annuity_payment_matches_numpy_financial_pmt(principal: int, ppm: int, p
     assert ours == pmt_fraction(principal, ppm, periods, per_year)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(terms=st.lists(loan_terms, min_size=1, max_size=40))
-def test_vectorised_annuity_payment_is_exact(terms: list[dict]) -> None:
-    loans = loan_frame([dict(t, method="annuity", day_count="30/360") for t in terms])
-    s = portfolio_schedules(loans)
-    first = s[s["period"] == 1]
-    for term, (_, row) in zip(terms, first.iterrows(), strict=True):
-        per_year = 12 if term["frequency"] == "monthly" else 52
-        # period 1 of a 30/360 annuity with more than one period pays exactly the level payment unless
-        # the principal cap kicks in (payment - interest > balance), which happens only for tiny loans
-        level = pmt_fraction(term["principal_cents"], term["annual_rate_ppm"], term["periods"], per_year)
-        if term["periods"] > 1 and level - row["interest_cents"] <= term["principal_cents"]:
-            assert row["payment_cents"] == max(level, row["interest_cents"])
+@settings(max_examples=200, deadline=None)
+@given(loans=st.lists(st.tuples(st.integers(1, 10**11), st.integers(0, 1_000_000)), min_size=1, max_size=30),
+       ties=st.lists(st.integers(0, 10**8), max_size=5),
+       periods=st.one_of(st.just(1), st.integers(1, 360)),
+       per_year=st.sampled_from([12, 52]))
+def test_vectorised_annuity_payment_is_exact(loans: list[tuple[int, int]], ties: list[int], periods: int,
+                                             per_year: int) -> None:
+    from atlas_xl.schedules import _annuity_payments
+
+    # exact half-cent payments, where the float formula lands just below the tie: one period at
+    # 3.75 % monthly, P = 160 x (2k+1): P x 0.0375/12 = P/320 = k + 0.5 cents; at 25 % weekly,
+    # P = 104 x (2k+1): P x 0.25/52 = P/208 = k + 0.5 cents
+    tie_rows = []
+    if periods == 1:
+        tie_rows = [(160 * (2 * k + 1), 37_500) if per_year == 12 else (104 * (2 * k + 1), 250_000)
+                    for k in ties]
+    rows = loans + tie_rows
+    principal = np.array([p for p, _ in rows], dtype=np.int64)
+    rate = np.array([r for _, r in rows], dtype=np.int64)
+    got = _annuity_payments(principal, rate, periods, per_year).tolist()
+    assert got == [pmt_fraction(p, r, periods, per_year) for p, r in rows]
+
+
+def test_annuity_interest_above_the_level_payment_is_not_capitalised() -> None:
+    s = build_schedule(100_000, 1_000_000, 120, D(2026, 1, 1), "annuity", "monthly", "ACT/360")
+    # PMT at 100 %/12 over 120 months = 100,000/12 x 1.0000673 = 8,333.89 -> 8,334
+    # period 1 (01-01 -> 02-01, 31 days): interest 100,000 x 31/360 = 8,611.11 -> 8,611 > 8,334, so the
+    #   principal is floored at 0 and the payment is the interest (no negative amortisation)
+    # period 2 (28 days): 100,000 x 28/360 = 7,777.78 -> 7,778; principal 8,334 - 7,778 = 556
+    assert column(s, "interest_cents")[:2] == [8_611, 7_778]
+    assert column(s, "principal_cents")[:2] == [0, 556]
+    assert column(s, "payment_cents")[:2] == [8_611, 8_334]
+    assert s["principal_cents"].sum() == 100_000
 
 
 @settings(max_examples=300, deadline=None)
