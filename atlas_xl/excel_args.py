@@ -1,0 +1,461 @@
+"""The one adapter from raw Excel values to engine inputs (used by every ATLAS_* worksheet function).
+
+Excel (through xlwings' classic UDF bridge) passes: a scalar for a single cell, a 2-D list of rows for a
+range, None for a blank cell, floats for every number, datetimes for date-formatted cells (serial
+numbers otherwise), True/False, and str for text. On Linux the xlwings decorators apply no converters,
+so the worksheet functions convert here and tests exercise exactly the path Excel uses.
+
+Decisions (stated once):
+- Amounts -> int cents through the float's shortest repr (money.to_cents): 1234.56 is exactly 123456
+  cents; more than 2 decimals is an error, never rounded away.
+- Text numbers are accepted in the English form a user types into a text-formatted cell:
+  "1234.56", "1,234.56" (comma thousands groups of exactly 3), surrounding spaces, and for rates a
+  trailing "%" ("10%" = 0.10). "1.234,56" or "12,5" are refused: with a decimal comma the value is
+  ambiguous, and guessing could move an amount by a factor of 1000.
+- Dates: datetime/date values, ISO text "YYYY-MM-DD", or serial numbers in the 1900 date system,
+  which includes Lotus' fictitious 1900-02-29 (serial 60): serials 1-59 count from 1899-12-31, serials
+  >= 61 from 1899-12-30, and 60 is refused. A time of day (fraction) is ignored.
+- Blank (None or "") takes the argument's default when it has one, else is an error.
+- Tables: a 2-D range whose first row is the header (an Excel table referenced with [#All], or a
+  range including its header). Headers are matched case-insensitively with spaces as "_"; fully blank
+  rows are dropped; columns follow atlas_xl.schemas, the same declaration the file loader uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import ParamSpec, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from atlas_xl.errors import ArgumentError, AtlasError, LoadError
+from atlas_xl.money import PPM, rate_to_ppm, to_cents
+
+E = TypeVar("E", bound=StrEnum)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_MESSAGE = 255  # Excel shows at most 255 characters of a cell's error text in a tooltip
+_LOTUS_BUG = 60
+_EPOCH_BEFORE_BUG = dt.date(1899, 12, 31)
+_EPOCH_AFTER_BUG = dt.date(1899, 12, 30)
+MAX_SERIAL = 2_958_465  # 9999-12-31
+_FAST_LIMIT = 1e12  # below this |value| doubles are 1e-4 apart: a 2-/6-decimal check on floats is exact
+_TEXT_NUMBER = re.compile(r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|[+-]?\.\d+")
+
+
+# ---------------------------------------------------------------------------------------------- shapes
+def is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "") or (
+        isinstance(value, float) and value != value
+    )
+
+
+def rows(value: object) -> list[list[object]]:
+    """Any Excel argument as a 2-D list of rows (a scalar is a 1x1 range, a 1-D list one column)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        if not value:
+            return []
+        if all(isinstance(row, list | tuple) for row in value):
+            return [list(row) for row in value]
+        return [[v] for v in value]
+    return [[value]]
+
+
+def single(value: object, name: str) -> object:
+    """A one-cell argument; a 1x1 range is unwrapped, a larger range is an error."""
+    grid = rows(value)
+    if len(grid) != 1 or len(grid[0]) != 1:
+        size = f"{len(grid)}x{len(grid[0]) if grid else 0}"
+        raise ArgumentError(f"{name} must be a single cell, got a {size} range")
+    return grid[0][0]
+
+
+def column_values(value: object, name: str) -> list[object]:
+    """A one-column (or one-row) range as a flat list."""
+    grid = rows(value)
+    if not grid:
+        return []
+    if len(grid[0]) == 1:
+        return [row[0] if row else None for row in grid]
+    if len(grid) == 1:
+        return list(grid[0])
+    raise ArgumentError(f"{name} must be one column, got {len(grid)}x{len(grid[0])} cells")
+
+
+# ---------------------------------------------------------------------------------------------- scalars
+def _number_text(text: str, name: str, percent: bool = False) -> str:
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
+    if percent and cleaned.endswith("%"):
+        cleaned = cleaned[:-1]
+    if not _TEXT_NUMBER.fullmatch(cleaned):
+        raise ArgumentError(f"{name} {text!r} is not a number; expected e.g. 1234.56 or 1,234.56")
+    return cleaned.replace(",", "")
+
+
+def _check_range(number: int, name: str, low: int | None, high: int | None, exclusive: bool,
+                 shown: str) -> None:
+    if low is not None and (number <= low if exclusive else number < low):
+        raise ArgumentError(f"{name} must be {'>' if exclusive else '>='} {shown_value(low, shown)}")
+    if high is not None and number > high:
+        raise ArgumentError(f"{name} must be <= {shown_value(high, shown)}")
+
+
+def shown_value(number: int, unit: str) -> str:
+    if unit == "cents":
+        return f"{number / 100:g}"
+    if unit == "ppm":
+        return f"{number / PPM:g}"
+    return str(number)
+
+
+def amount_cents(value: object, name: str, *, low: int | None = None, exclusive: bool = False,
+                 default: int | None = None) -> int:
+    """An amount in euros -> int cents (exact; `low` is in cents)."""
+    value = single(value, name)
+    if is_blank(value):
+        if default is None:
+            raise ArgumentError(f"{name} is blank; expected an amount such as 1234.56")
+        return default
+    if isinstance(value, bool):
+        raise ArgumentError(f"{name} {value} is not an amount; expected a number such as 1234.56")
+    if isinstance(value, str):
+        value = _number_text(value, name)
+    try:
+        cents = to_cents(value)
+    except AtlasError as error:
+        raise ArgumentError(f"{name}: {error}") from None
+    _check_range(cents, name, low, None, exclusive, "cents")
+    return cents
+
+
+def rate_ppm(value: object, name: str, *, low: int = 0, high: int | None = PPM,
+             default: int | None = None) -> int:
+    """A rate as a fraction (0.10, "10%", "0.1") -> int ppm, with at most 6 decimals."""
+    value = single(value, name)
+    if is_blank(value):
+        if default is None:
+            raise ArgumentError(f"{name} is blank; expected a rate such as 0.10 for 10 %")
+        return default
+    if isinstance(value, bool):
+        raise ArgumentError(f"{name} {value} is not a rate; expected a fraction such as 0.10")
+    percent = isinstance(value, str) and value.strip().endswith("%")
+    if isinstance(value, str):
+        value = _number_text(value, name, percent=True)
+    try:
+        ppm = rate_to_ppm(value)
+        if percent:
+            ppm, rest = divmod(ppm, 100)
+            if rest:
+                raise ArgumentError(f"{name} {value}% has more than 6 decimals as a fraction")
+    except AtlasError as error:
+        raise ArgumentError(f"{name}: {error}") from None
+    _check_range(ppm, name, low, high, False, "ppm")
+    return ppm
+
+
+def whole(value: object, name: str, *, low: int | None = None, high: int | None = None,
+          default: int | None = None) -> int:
+    """A whole number (Excel passes 12.0 for 12)."""
+    value = single(value, name)
+    if is_blank(value):
+        if default is None:
+            raise ArgumentError(f"{name} is blank; expected a whole number")
+        return default
+    if isinstance(value, bool):
+        raise ArgumentError(f"{name} {value} is not a whole number")
+    if isinstance(value, str):
+        value = _number_text(value, name)
+    try:
+        number = float(value) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{name} {value!r} is not a whole number") from None
+    if isinstance(number, float) and (number != number or number in (float("inf"), float("-inf"))
+                                      or number != int(number)):
+        raise ArgumentError(f"{name} {value!r} is not a whole number")
+    result = int(number)
+    _check_range(result, name, low, high, False, "")
+    return result
+
+
+def serial_to_date(serial: float, name: str = "date") -> dt.date:
+    """Excel 1900-system serial number -> date (serial 60, the fictitious 1900-02-29, is refused)."""
+    if serial != serial or not 1 <= serial < MAX_SERIAL + 1:
+        raise ArgumentError(f"{name} {serial!r} is not a date serial; expected 1 (1900-01-01) .. {MAX_SERIAL}")
+    day = int(serial)  # the fraction is the time of day
+    if day == _LOTUS_BUG:
+        raise ArgumentError(f"{name} serial 60 is 1900-02-29, which does not exist; expected a real date")
+    epoch = _EPOCH_BEFORE_BUG if day < _LOTUS_BUG else _EPOCH_AFTER_BUG
+    return epoch + dt.timedelta(days=day)
+
+
+def date_to_serial(day: dt.date) -> int:
+    """Inverse of serial_to_date (for writing cached values and tests)."""
+    if day < dt.date(1900, 3, 1):
+        return (day - _EPOCH_BEFORE_BUG).days
+    return (day - _EPOCH_AFTER_BUG).days
+
+
+def date_arg(value: object, name: str, *, default: dt.date | None = None) -> dt.date:
+    value = single(value, name)
+    if is_blank(value):
+        if default is None:
+            raise ArgumentError(f"{name} is blank; expected a date")
+        return default
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).date()
+    if isinstance(value, bool):
+        raise ArgumentError(f"{name} {value} is not a date")
+    if isinstance(value, int | float):
+        return serial_to_date(float(value), name)
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ArgumentError(f"{name} {value!r} is not a date; expected YYYY-MM-DD or a date cell") from None
+    raise ArgumentError(f"{name} {value!r} is not a date")
+
+
+def choice(value: object, kind: type[E], name: str, *, default: E | None = None) -> E:
+    """One of an enum's values, case-insensitive ("Annuity", "act/360")."""
+    value = single(value, name)
+    if is_blank(value):
+        if default is None:
+            raise ArgumentError(f"{name} is blank; expected one of {', '.join(kind)}")
+        return default
+    wanted = str(value).strip().lower()
+    for member in kind:
+        if member.value.lower() == wanted:
+            return member
+    raise ArgumentError(f"{name} {value!r} is not one of {', '.join(kind)}")
+
+
+def text_arg(value: object, name: str, *, default: str | None = None) -> str:
+    value = single(value, name)
+    if is_blank(value):
+        if default is None:
+            raise ArgumentError(f"{name} is blank; expected text")
+        return default
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # an id typed as 1001 arrives as 1001.0
+    return str(value).strip()
+
+
+def flag(value: object, name: str, *, default: bool = False) -> bool:
+    value = single(value, name)
+    if is_blank(value):
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().upper() in ("TRUE", "FALSE"):
+        return value.strip().upper() == "TRUE"
+    raise ArgumentError(f"{name} {value!r} is not TRUE or FALSE")
+
+
+# ---------------------------------------------------------------------------------------------- columns
+def _numeric_mask(values: Sequence[object]) -> np.ndarray:
+    return np.fromiter(((type(v) is float or type(v) is int) for v in values), dtype=bool, count=len(values))
+
+
+def _scaled_column(values: Sequence[object], name: str, scale: int, scalar: Callable[[object], int],
+                   what: str, rows_offset: int) -> np.ndarray:
+    """Numbers x scale as int64, exact; floats in one vectorised step, anything else cell by cell."""
+    out = np.zeros(len(values), dtype=np.int64)
+    numeric = _numeric_mask(values)
+    if numeric.any():
+        floats = np.array([v for v, n in zip(values, numeric, strict=True) if n], dtype=np.float64)
+        finite = np.isfinite(floats)
+        fast = finite & (np.abs(floats) < _FAST_LIMIT)
+        scaled = np.round(floats * scale)
+        # exact iff scaled / scale gives back the very same double (see money: shortest-repr rule)
+        bad = fast & (scaled / scale != floats)
+        if bad.any() or not finite.all():
+            where = int(np.flatnonzero(bad | ~finite)[0])
+            row = int(np.flatnonzero(numeric)[where]) + rows_offset
+            raise ArgumentError(f"{name} row {row}: {float(floats[where])!r} is not {what}")
+        result = scaled.astype(np.int64)
+        slow = np.flatnonzero(~fast)
+        numeric_idx = np.flatnonzero(numeric)
+        for k in slow:  # |value| >= 1e12: rare, exact through the repr
+            result[k] = scalar(values[numeric_idx[k]])
+        out[numeric] = result
+    for i in np.flatnonzero(~numeric):
+        try:
+            out[i] = scalar(values[i])
+        except ArgumentError as error:
+            raise ArgumentError(f"{name} row {i + rows_offset}: {error}") from None
+    return out
+
+
+def amount_column(value: object, name: str, *, rows_offset: int = 1) -> np.ndarray:
+    """A column of amounts -> int64 cents (blanks are errors; the caller fills defaults first)."""
+    values = column_values(value, name)
+    return _scaled_column(values, name, 100, lambda v: amount_cents(v, name), "an amount with at most "
+                          "2 decimals", rows_offset)
+
+
+def rate_column(value: object, name: str, *, rows_offset: int = 1) -> np.ndarray:
+    values = column_values(value, name)
+    return _scaled_column(values, name, PPM, lambda v: rate_ppm(v, name, high=None),
+                          "a rate with at most 6 decimals", rows_offset)
+
+
+def date_column(value: object, name: str, *, rows_offset: int = 1) -> np.ndarray:
+    """A column of dates -> datetime64[D]; serial numbers are converted in one vectorised step."""
+    values = column_values(value, name)
+    out = np.empty(len(values), dtype="datetime64[D]")
+    numeric = _numeric_mask(values)
+    if numeric.any():
+        serial = np.array([v for v, n in zip(values, numeric, strict=True) if n], dtype=np.float64)
+        bad = ~np.isfinite(serial) | (serial < 1) | (serial >= MAX_SERIAL + 1) | (np.floor(serial) == _LOTUS_BUG)
+        if bad.any():
+            row = int(np.flatnonzero(numeric)[np.flatnonzero(bad)[0]]) + rows_offset
+            serial_to_date(float(serial[bad][0]), f"{name} row {row}")  # raises with the reason
+        days = np.floor(serial).astype(np.int64)
+        epoch = np.where(days < _LOTUS_BUG, np.datetime64(_EPOCH_BEFORE_BUG, "D"),
+                         np.datetime64(_EPOCH_AFTER_BUG, "D"))
+        out[numeric] = epoch + days.astype("timedelta64[D]")
+    for i in np.flatnonzero(~numeric):
+        out[i] = np.datetime64(date_arg(values[i], f"{name} row {i + rows_offset}"), "D")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def _header(text: object) -> str:
+    return re.sub(r"\s+", "_", str(text).strip().lower()) if not is_blank(text) else ""
+
+
+def table(value: object, name: str) -> pd.DataFrame:
+    """A range with a header row -> DataFrame of raw cell values (object dtype), blank rows dropped.
+
+    The index is the table's row number as the user sees it (header = 1).
+    """
+    grid = rows(value)
+    if not grid or len(grid) < 1:
+        raise ArgumentError(f"{name} is empty; expected a table with a header row")
+    headers = [_header(h) for h in grid[0]]
+    if any(h == "" for h in headers) or len(set(headers)) != len(headers):
+        raise ArgumentError(f"{name} header {grid[0]!r} has blank or repeated names; expected the table "
+                            "including its header row (Table[#All])")
+    frame = pd.DataFrame(grid[1:], columns=headers, dtype=object)
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    blank = frame.map(is_blank).all(axis=1) if len(frame) else pd.Series(dtype=bool)
+    return frame[~blank]
+
+
+def table_frame(value: object, table_name: str) -> pd.DataFrame:
+    """A whole Excel table -> the engine frame of docs/data_model.md (`*_cents`, `*_ppm`, datetime64,
+    `source_row`), checked against atlas_xl.schemas. Raises ArgumentError naming the row and column."""
+    from atlas_xl.schemas import SCHEMAS  # the declaration shared with the file loader
+
+    spec = SCHEMAS[table_name]
+    raw = table(value, table_name)
+    missing = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
+    if missing:
+        raise ArgumentError(f"{table_name} table lacks column(s) {', '.join(missing)}")
+    data: dict[str, object] = {}
+    source_rows = raw.index.to_numpy(dtype=np.int64)
+    for col in spec.columns:
+        cells = raw[col.name].tolist() if col.name in raw.columns else [None] * len(raw)
+        label = f"{table_name}.{col.name}"
+        blank = np.fromiter((is_blank(v) for v in cells), dtype=bool, count=len(cells))
+        if blank.any() and (col.required or col.blank_value is None) and col.kind in ("amount", "rate", "int",
+                                                                                         "date", "enum"):
+            raise ArgumentError(f"{label} row {int(source_rows[np.flatnonzero(blank)[0]])} is blank")
+        if col.kind in ("amount", "rate", "int"):
+            filled = [0 if b else v for v, b in zip(cells, blank, strict=True)]
+            if col.kind == "amount":
+                numbers = amount_column(filled, label, rows_offset=2)
+            elif col.kind == "rate":
+                numbers = rate_column(filled, label, rows_offset=2)
+            else:
+                numbers = np.array([whole(v, f"{label} row {r}") for v, r in zip(filled, source_rows,
+                                                                                 strict=True)], dtype=np.int64)
+            low, high = col.min_value, col.max_value
+            bad = np.zeros(len(numbers), dtype=bool)
+            if low is not None:
+                bad |= (numbers <= low) if col.min_exclusive else (numbers < low)
+            if high is not None:
+                bad |= numbers > high
+            bad &= ~blank
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                unit = {"amount": "cents", "rate": "ppm"}.get(col.kind, "")
+                rule = (f"{'>' if col.min_exclusive else '>='} {shown_value(low, unit)}" if low is not None
+                        else "") + (f" and <= {shown_value(high, unit)}" if high is not None else "")
+                raise ArgumentError(f"{label} row {int(source_rows[i])} must be {rule.strip(' and')}")
+            if col.blank_value is not None:
+                numbers = np.where(blank, col.blank_value, numbers)
+            data[col.loaded_name] = numbers.astype(np.int64)
+        elif col.kind == "date":
+            data[col.name] = date_column(cells, label, rows_offset=2).astype("datetime64[ns]")
+        elif col.kind == "enum":
+            lookup = {a.lower(): a for a in col.allowed}
+            texts = [str(v).strip().lower() for v in cells]
+            unknown = [i for i, t in enumerate(texts) if t not in lookup]
+            if unknown:
+                i = unknown[0]
+                raise ArgumentError(f"{label} row {int(source_rows[i])} {cells[i]!r} is not one of "
+                                    f"{', '.join(col.allowed)}")
+            data[col.name] = [lookup[t] for t in texts]
+        else:
+            texts = ["" if b else text_arg(v, label) for v, b in zip(cells, blank, strict=True)]
+            if col.required and blank.any():
+                raise ArgumentError(f"{label} row {int(source_rows[np.flatnonzero(blank)[0]])} is blank")
+            data[col.name] = texts
+    frame = pd.DataFrame(data)
+    frame["source_row"] = source_rows
+    return frame.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- results
+def excel_amount(cents: int | np.integer) -> float:
+    """Int cents -> the euro number Excel shows (the double nearest the exact decimal)."""
+    return int(cents) / 100
+
+
+def excel_date(day: object) -> dt.datetime:
+    """A date for a cell: xlwings/pywin32 turn datetime (not date) into an Excel date."""
+    stamp = pd.Timestamp(day)
+    return dt.datetime(stamp.year, stamp.month, stamp.day)
+
+
+def excel_error(error: BaseException) -> str:
+    """`#ATLAS! <message>`: one line, at most 255 characters, never a traceback."""
+    if isinstance(error, LoadError) and error.problems:
+        message = str(error.problems[0]) + (f" (+{len(error.problems) - 1} more)" if len(error.problems) > 1
+                                            else "")
+    elif isinstance(error, AtlasError):
+        message = str(error)
+    else:
+        message = f"internal error: {type(error).__name__}"
+    message = " ".join(message.split()) or type(error).__name__
+    text = f"#ATLAS! {message}"
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def excel_safe(func: Callable[P, R]) -> Callable[P, R | str]:
+    """Decorator: any exception becomes the cell text `#ATLAS! ...` (keeps the signature for xlwings)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | str:
+        try:
+            return func(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - a cell shows a message, never a traceback
+            return excel_error(error)
+
+    return wrapper
+
+
+NOT_AVAILABLE = "#ATLAS! not available yet"
