@@ -111,7 +111,8 @@ def verify(session: Session) -> VerifyResult:
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
     if head is None or int(head.seq) != prev_seq or head.hash != prev_hash:
         head_seq = None if head is None else int(head.seq)
-        bad = prev_seq + 1 if head_seq is not None and head_seq > prev_seq else prev_seq
+        # the first entry the head does not vouch for, or the first one missing after the last entry
+        bad = prev_seq + 1 if head_seq is None or head_seq > prev_seq else head_seq + 1
         return VerifyResult(False, len(rows), bad,
                             f"the trail ends at entry {prev_seq} but its head records entry {head_seq}: "
                             "entries were removed from or added to the end")

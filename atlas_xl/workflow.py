@@ -659,8 +659,11 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
                             f"run ({_constraint_detail(error)}); nothing was paid: propose a new run") from None
     if not won:
         with store.transaction() as session:
-            status = _get_run(session, run_id).status
+            lost_to = _get_run(session, run_id)
+            status, recorded = lost_to.status, lost_to.file_name
         if status in (RunStatus.EXECUTED, RunStatus.SETTLED):
+            if recorded and Path(recorded) != final:
+                _remove_if_ours(final, sha)  # another process won into another folder: one file only
             return _already_executed(store, run_id, user)
         _remove_if_ours(final, sha)  # e.g. cancelled meanwhile: no file may stay behind for an unpaid run
         raise WorkflowError(f"run R{run_id} became {status} while it was being executed; nothing was paid")
