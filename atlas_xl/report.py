@@ -254,20 +254,13 @@ def write_report(result: EngineResult, path: Path, source: str) -> Path:
     writer.table("Client drill-down", result.ledger.drilldown(), DRILLDOWN_COLUMNS,
                  note="Each subaccount balance explained by its postings, totalled per movement type.")
     writer.table("Schedules", result.schedules, SCHEDULE_COLUMNS)
-    projection_sheets = writer.table("Projection", result.projection, PROJECTION_COLUMNS)
+    writer.table("Projection", result.projection, PROJECTION_COLUMNS)
     writer.table("Exceptions", result.refused, REFUSED_COLUMNS,
                  note="Input rows refused by a stated rule (e.g. non-EUR settlements are not converted).")
-    if len(result.projection):
-        chart = LineChart()
-        chart.title = "Monthly repayment projection"
-        chart.y_axis.title = "EUR"
-        chart.x_axis.number_format = "yyyy-mm"
-        sheet, n = projection_sheets[0], len(result.projection)
-        chart.add_data(Reference(sheet, min_col=2, max_col=3, min_row=1, max_row=n + 1), titles_from_data=True)
-        chart.add_data(Reference(sheet, min_col=5, min_row=1, max_row=n + 1), titles_from_data=True)
-        chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=n + 1))
-        chart.width, chart.height = 24, 10
-        dashboard.add_chart(chart, "D2")
+    # Native charts on the Dashboard sheet, fed from a 'Chart data' sheet (atlas_xl.report_charts).
+    from atlas_xl.report_charts import add_dashboard_charts
+
+    add_dashboard_charts(writer.book, dashboard, result)
     writer.save(path)
     return path
 
