@@ -1,0 +1,654 @@
+"""Load and validate the four input tables (CSV folder, .xlsx/.xlsm workbook or in-memory Excel ranges).
+
+One validation path (`_build`) for all three sources; every check comes from atlas_xl.schemas and runs
+vectorised over whole columns with pyarrow compute (regex, split on '.', int casts): no per-row Decimal.
+Validation is lazy: every problem is collected as a `Problem` (row = the row the user sees, header = 1)
+and ONE `LoadError` lists them all. Exact conversion rules: amounts "1234.5" -> 123450 cents (at most
+2 decimals, more is an error, never rounded); rates "0.0125" -> 12500 ppm (at most 6 decimals).
+Workbooks are untrusted: the zip is checked for bombs and every XML part for DOCTYPE/ENTITY before openpyxl
+(with defusedxml active) parses anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from atlas_xl.errors import LoadError, Problem, UnsafeInputError
+from atlas_xl.model import TABLES, Portfolio
+from atlas_xl.schemas import SCHEMAS, ColumnSpec, TableSchema
+
+MAX_LISTED = 10  # problems listed per table, column and kind; the rest are counted in one line
+MAX_UNCOMPRESSED = 2 * 1024**3  # a workbook that inflates beyond 2 GiB is refused unopened
+MAX_RATIO = 200  # ... and so is a large member compressed more than 200:1 (real sheets are ~10-40:1)
+RATIO_CHECK_FROM = 16 * 1024**2
+MAX_MEMBERS = 10_000
+_SCAN_CHUNK = 1024**2
+_UTF8_BOM = b"\xef\xbb\xbf"
+_FORBIDDEN_XML = tuple(
+    marker.encode(enc) for marker in ("<!doctype", "<!entity") for enc in ("ascii", "utf-16-le", "utf-16-be")
+)
+
+_ID_RE = r"^[A-Za-z0-9_-]{1,20}$"
+_NUMBER_RE = r"^[+-]?[0-9]+(\.[0-9]*)?$"
+_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_INT_RE = r"^\+?[0-9]{1,9}$"
+
+
+@dataclass
+class _Raw:
+    """One table as read: every cell as text ("" when blank), and the user's row number of each row."""
+
+    table: str
+    data: pa.Table
+    rows: np.ndarray
+    file: str
+    sheet: str | None
+    column_labels: dict[str, str] = field(default_factory=dict)  # blank header -> "column F"
+
+
+class _Problems:
+    """Collects problems, listing at most MAX_LISTED per (table, column, kind) and counting the rest."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, problem: Problem) -> None:
+        self.items.append(problem)
+
+    def add_rows(self, raw: _Raw, column: str, mask: np.ndarray, values: pa.Array, message: str) -> None:
+        hits = np.flatnonzero(mask)
+        if hits.size == 0:
+            return
+        for i in hits[:MAX_LISTED]:
+            self.items.append(Problem(raw.file, raw.sheet, int(raw.rows[i]), column,
+                                      values[int(i)].as_py(), message))
+        if hits.size > MAX_LISTED:
+            self.items.append(Problem(raw.file, raw.sheet, None, column, None,
+                                      f"{hits.size - MAX_LISTED} more row(s) with the same problem "
+                                      f"({hits.size} in total): {message}"))
+
+
+# ----------------------------------------------------------------------------------------------- entry points
+def load_portfolio(path: str | Path) -> Portfolio:
+    """Load a folder of the four CSV files or an .xlsx/.xlsm workbook with the four sheets."""
+    path = Path(path)
+    if path.is_dir():
+        return _load_csv_folder(path)
+    if not path.exists():
+        raise LoadError([Problem(str(path), None, None, None, None,
+                                 "no such file or folder; expected a folder of the four CSV files or an .xlsx")])
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return portfolio_from_tables(_read_workbook(path), source=path.name)
+    raise LoadError([Problem(path.name, None, None, None, path.suffix,
+                             "unsupported input; expected a folder of CSV files or an .xlsx/.xlsm workbook")])
+
+
+def portfolio_from_tables(tables: Mapping[str, pd.DataFrame], source: str = "workbook") -> Portfolio:
+    """Validate raw tables already in memory (header as columns; cells str/float/int/datetime/None).
+
+    Row numbers in problems count the header as row 1 and the frame's rows from row 2 on, as on a sheet
+    whose range starts at A1; an all-blank row is skipped but still counted.
+    """
+    raws: dict[str, _Raw | None] = {}
+    problems = _Problems()
+    for table in TABLES:
+        if table not in tables:
+            problems.add(Problem(source, table, None, None, None,
+                                 f"sheet/table '{table}' is missing; expected the sheets {', '.join(TABLES)}"))
+            raws[table] = None
+            continue
+        frame = tables[table]
+        labels: dict[str, str] = {}
+        names: list[str] = []
+        for pos, name in enumerate(frame.columns):
+            text = _cell_text(name).strip()
+            if not text:
+                text = f"(blank header {pos + 1})"
+                labels[text] = f"column {_column_letter(pos)}"
+            names.append(text)
+        columns = {}
+        for name, (_, series) in zip(names, frame.items(), strict=True):
+            columns[name] = pa.array(_column_text(series), type=pa.string())
+        data = pa.table(columns) if columns else pa.table({})
+        rows = np.arange(2, len(frame) + 2, dtype=np.int64)
+        raws[table] = _Raw(table, data, rows, source, table, labels)
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            problems.add(Problem(source, table, 1, dupes[0], None, f"duplicate column header(s) {dupes}"))
+            raws[table] = None
+    return _build(raws, problems, {t: f"{source}, sheet {t}" for t in TABLES})
+
+
+# ----------------------------------------------------------------------------------------------- CSV
+def _load_csv_folder(folder: Path) -> Portfolio:
+    problems = _Problems()
+    raws: dict[str, _Raw | None] = {}
+    for table in TABLES:
+        raws[table] = _read_csv(folder / f"{table}.csv", SCHEMAS[table], problems)
+    return _build(raws, problems, {t: f"{t}.csv" for t in TABLES})
+
+
+def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None:
+    name = path.name
+    if not path.is_file():
+        problems.add(Problem(name, None, None, None, None,
+                             f"file missing in {path.parent}; expected {name} with columns "
+                             f"{','.join(spec.column_names)}"))
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        problems.add(Problem(name, None, None, None, None, f"cannot be read: {error.strerror}"))
+        return None
+    if data.startswith(_UTF8_BOM):  # Excel's "CSV UTF-8" writes a byte-order mark
+        data = data[len(_UTF8_BOM):]
+    if not data or data.isspace():
+        problems.add(Problem(name, None, None, None, None,
+                             f"empty file; expected a header row {','.join(spec.column_names)}"))
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        bad = data[error.start:error.start + 1]
+        problems.add(Problem(name, None, line, None, bad,
+                             f"{name} is not UTF-8 text (byte 0x{bad.hex()} on line {line}); save it as "
+                             "UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)')"))
+        return None
+    end = data.find(b"\n")
+    header_line = (data if end < 0 else data[:end]).rstrip(b"\r").decode("utf-8")
+    names = [n.strip() for n in next(csv.reader([header_line]))]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        problems.add(Problem(name, None, 1, dupes[0], None, f"duplicate column header(s) {dupes}"))
+        return None
+    labels = {}
+    for pos, col in enumerate(names):
+        if not col:
+            names[pos] = f"(blank header {pos + 1})"
+            labels[names[pos]] = f"field {pos + 1}"
+    table, bad_rows = _parse_csv(data, names, spec, use_threads=True)
+    if table is None:
+        problems.add(Problem(name, None, None, None, None, f"cannot be read as CSV: {bad_rows}"))
+        return None
+    if any(number is None for number, _, _ in bad_rows):  # threaded reads do not know line numbers
+        table, bad_rows = _parse_csv(data, names, spec, use_threads=False)
+        assert table is not None
+    bad_numbers = np.array(sorted(number for number, _, _ in bad_rows), dtype=np.int64)
+    for number, text, count in bad_rows[:MAX_LISTED]:
+        problems.add(Problem(name, None, number, None, text,
+                             f"row has {count} field(s), expected {len(names)} (truncated line or stray comma)"))
+    if len(bad_rows) > MAX_LISTED:
+        problems.add(Problem(name, None, None, None, None,
+                             f"{len(bad_rows) - MAX_LISTED} more row(s) with the wrong number of fields "
+                             f"({len(bad_rows)} in total)"))
+    # physical line of each parsed record: lines 2.. minus the rejected ones
+    total = table.num_rows + len(bad_rows)
+    rows = np.setdiff1d(np.arange(2, total + 2, dtype=np.int64), bad_numbers, assume_unique=True)
+    return _Raw(spec.name, table, rows, name, None, labels)
+
+
+def _parse_csv(data: bytes, names: list[str], spec: TableSchema,
+               use_threads: bool) -> tuple[pa.Table | None, list]:
+    bad_rows: list[tuple[int | None, str, int]] = []
+
+    def on_bad_row(row: pacsv.InvalidRow) -> str:
+        bad_rows.append((row.number, row.text, row.actual_columns))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads),
+            parse_options=pacsv.ParseOptions(
+                invalid_row_handler=on_bad_row, ignore_empty_lines=False,
+                # names may hold a quoted line break; the large settlements file never does (faster)
+                newlines_in_values=spec.name != "settlements",
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, null_values=[], strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException) as error:
+        return None, [str(error).splitlines()[0]]  # type: ignore[list-item]
+    return table, bad_rows
+
+
+# ----------------------------------------------------------------------------------------------- XLSX
+def check_workbook_safe(path: Path) -> None:
+    """Refuse a zip bomb or an XML entity attack before any XML parser sees the workbook."""
+    import openpyxl
+
+    if not getattr(openpyxl, "DEFUSEDXML", False):
+        raise UnsafeInputError(f"{path.name}: refusing to open a workbook without defusedxml; "
+                               "install defusedxml so that openpyxl parses workbooks safely")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise UnsafeInputError(f"{path.name}: {len(members)} parts in the workbook; "
+                                       f"expected at most {MAX_MEMBERS}")
+            total = sum(m.file_size for m in members)
+            if total > MAX_UNCOMPRESSED:
+                raise UnsafeInputError(f"{path.name}: would inflate to {total:,} bytes (zip bomb?); "
+                                       f"expected at most {MAX_UNCOMPRESSED:,}")
+            for member in members:
+                ratio = member.file_size // max(member.compress_size, 1)
+                if member.file_size > RATIO_CHECK_FROM and ratio > MAX_RATIO:
+                    raise UnsafeInputError(f"{path.name}: part {member.filename} is compressed {ratio}:1 "
+                                           f"(zip bomb?); expected at most {MAX_RATIO}:1")
+            for member in members:
+                if member.filename.lower().endswith((".xml", ".rels", ".vml")):
+                    _scan_xml(archive, member, path.name)
+    except zipfile.BadZipFile:
+        raise LoadError([Problem(path.name, None, None, None, None,
+                                 "not a valid .xlsx workbook (not a zip archive); save it as Excel Workbook")]
+                        ) from None
+
+
+def _scan_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str) -> None:
+    tail = b""
+    with archive.open(member) as stream:
+        while chunk := stream.read(_SCAN_CHUNK):
+            window = (tail + chunk).lower()
+            if any(marker in window for marker in _FORBIDDEN_XML):
+                raise UnsafeInputError(
+                    f"{name}: part {member.filename} declares a DOCTYPE/ENTITY (entity expansion attack?); "
+                    "workbooks saved by Excel never do, refusing to read it")
+            tail = window[-32:]
+
+
+def _read_workbook(path: Path) -> dict[str, pd.DataFrame]:
+    check_workbook_safe(path)
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except UnsafeInputError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any parser failure is the user's file, not our bug
+        raise LoadError([Problem(path.name, None, None, None, None,
+                                 f"cannot be read as a workbook ({type(error).__name__}: {error})")]) from None
+    tables: dict[str, pd.DataFrame] = {}
+    try:
+        for table in TABLES:
+            if table not in workbook.sheetnames:
+                continue
+            rows = workbook[table].iter_rows(values_only=True)
+            header = list(next(rows, ()) or ())
+            body = [list(r) for r in rows]
+            while body and all(v is None or v == "" for v in body[-1]):
+                body.pop()
+            width = max([len(header)] + [len(r) for r in body]) if body else len(header)
+            while width and header[width - 1:width] in ([None], []) and all(
+                    len(r) < width or r[width - 1] is None for r in body):
+                width -= 1
+            header = (header + [None] * width)[:width]
+            body = [(r + [None] * width)[:width] for r in body]
+            tables[table] = pd.DataFrame(body, columns=pd.Index(header, dtype=object), dtype=object)
+    except Exception as error:  # noqa: BLE001
+        raise LoadError([Problem(path.name, None, None, None, None,
+                                 f"cannot be read as a workbook ({type(error).__name__}: {error})")]) from None
+    finally:
+        workbook.close()
+    return tables
+
+
+# ----------------------------------------------------------------------------------------------- cells
+def _cell_text(value: object) -> str:
+    """An Excel cell as the text a CSV would hold: floats through their shortest repr, dates ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if number != number:
+            return ""  # NaN: pandas' blank
+        if number in (float("inf"), float("-inf")):
+            return repr(number)
+        text = format(Decimal(repr(number)), "f")  # 1e-06 -> 0.000001, 1234.56 stays 1234.56
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if value is pd.NaT:
+        return ""
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return value.date().isoformat()  # a date cell; a time part is dropped (normalised to midnight)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return "" if np.isnat(value) else str(value.astype("datetime64[D]"))
+    return str(value)
+
+
+def _column_text(series: pd.Series) -> list[str] | pd.Series:
+    if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
+        return series
+    return [_cell_text(v) for v in series.tolist()]
+
+
+def _column_letter(pos: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(pos + 1)
+
+
+# ----------------------------------------------------------------------------------------------- validation
+def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mapping[str, str]) -> Portfolio:
+    frames: dict[str, pd.DataFrame] = {}
+    keys: dict[str, pa.Array] = {}
+    checked: dict[str, tuple[_Raw, dict[str, object], np.ndarray]] = {}
+    for table in TABLES:
+        raw = raws.get(table)
+        if raw is None:
+            continue
+        spec = SCHEMAS[table]
+        raw = _drop_blank_rows(raw)
+        if not _check_header(raw, spec, problems):
+            continue
+        if raw.data.num_rows < spec.min_rows:
+            problems.add(Problem(raw.file, raw.sheet, None, None, None,
+                                 f"no data rows; expected at least {spec.min_rows} {table} row"))
+        values, valid = _convert_columns(raw, spec, problems)
+        checked[table] = (raw, values, valid)
+        if table == "clients" and "client_id" in values:
+            keys["clients"] = pc.filter(values["client_id"], pa.array(valid["client_id"]))
+    refused = []
+    for table, (raw, values, valid) in checked.items():
+        spec = SCHEMAS[table]
+        _check_keys(raw, spec, values, valid, problems)
+        if "clients" in keys:
+            for column, target in spec.references.items():
+                if column in values:
+                    unknown = valid[column] & ~pc.is_in(values[column], value_set=keys["clients"]).to_numpy(
+                        zero_copy_only=False)
+                    problems.add_rows(raw, column, unknown, values[column],
+                                      f"unknown client id; expected a {target} from the clients table")
+        frames[table], table_refused = _to_frame(raw, spec, values)
+        if table_refused is not None:
+            refused.append(table_refused)
+    if problems.items:
+        raise LoadError(problems.items)
+    portfolio_refused = (pd.concat(refused, ignore_index=True) if refused else Portfolio(
+        *(frames[t] for t in TABLES)).refused)
+    return Portfolio(*(frames[t] for t in TABLES), refused=portfolio_refused,
+                     sources=tuple((t, sources[t]) for t in TABLES))
+
+
+def _drop_blank_rows(raw: _Raw) -> _Raw:
+    if raw.data.num_columns == 0 or raw.data.num_rows == 0:
+        return raw
+    blank = None
+    for column in raw.data.columns:
+        is_blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+        blank = is_blank if blank is None else pc.and_(blank, is_blank)
+    mask = blank.to_numpy(zero_copy_only=False) if blank is not None else None
+    if mask is None or not mask.any():
+        return raw
+    keep = ~mask
+    return _Raw(raw.table, raw.data.filter(pa.array(keep)), raw.rows[keep], raw.file, raw.sheet,
+                raw.column_labels)
+
+
+def _check_header(raw: _Raw, spec: TableSchema, problems: _Problems) -> bool:
+    present = list(raw.data.column_names)
+    missing = [c for c in spec.column_names if c not in present]
+    expected = ",".join(spec.column_names)
+    for column in missing:
+        problems.add(Problem(raw.file, raw.sheet, 1, column, None,
+                             f"missing column '{column}'; expected the header {expected}"))
+    for column in present:
+        if column in spec.column_names:
+            continue
+        label = raw.column_labels.get(column)
+        if label is not None:  # a blank header: fine when the whole column is blank too
+            if pc.any(pc.not_equal(pc.utf8_trim_whitespace(raw.data[column]), "")).as_py():
+                problems.add(Problem(raw.file, raw.sheet, 1, label, None,
+                                     "values under a blank header; expected only the columns " + expected))
+            continue
+        problems.add(Problem(raw.file, raw.sheet, 1, column, column,
+                             f"unexpected column; expected only the columns {expected}"))
+    if len(missing) == len(spec.column_names):
+        problems.add(Problem(raw.file, raw.sheet, 1, None, ",".join(present)[:200],
+                             f"header row missing or wrong; expected the header {expected}"))
+        return False
+    return True
+
+
+Issues = list[tuple[np.ndarray, str]]
+_DICT_KINDS = ("id", "country", "currency", "enum", "date")  # few distinct values: convert each once
+
+
+def _convert_columns(raw: _Raw, spec: TableSchema,
+                     problems: _Problems) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+    """Check and convert every declared column; returns converted values and a per-row 'valid' mask."""
+    values: dict[str, object] = {}
+    valid: dict[str, np.ndarray] = {}
+    for col in spec.columns:
+        if col.name not in raw.data.column_names:
+            continue
+        text = pc.cast(raw.data[col.name].combine_chunks(), pa.string())
+        if col.kind in _DICT_KINDS:
+            # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
+            encoded = pc.dictionary_encode(text)
+            index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            converted, ok, blank, issues = _CONVERTERS[col.kind](col, encoded.dictionary)
+            converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(
+                encoded.indices)
+            ok, blank = ok[index], blank[index]
+            issues = [(mask[index], message) for mask, message in issues]
+        else:
+            converted, ok, blank, issues = _CONVERTERS[col.kind](col, text)
+        if col.required:
+            problems.add_rows(raw, col.name, blank, text, f"required; {_expected(col)}")
+        for mask, message in issues:
+            problems.add_rows(raw, col.name, mask, text, message)
+        values[col.name] = converted
+        valid[col.name] = ok
+    return values, valid
+
+
+def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _match(array: pa.Array, pattern: str) -> np.ndarray:
+    return _np(pc.match_substring_regex(array, pattern))
+
+
+def _trim(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    trimmed = pc.utf8_trim_whitespace(text)
+    return trimmed, _np(pc.equal(trimmed, ""))
+
+
+def _expected(col: ColumnSpec) -> str:
+    return {
+        "id": "expected 1-20 characters of A-Z a-z 0-9 _ -",
+        "text": f"expected text of 1-{col.max_len} characters",
+        "country": "expected an ISO 3166 alpha-2 country code such as DE",
+        "currency": "expected an ISO 4217 currency code such as EUR",
+        "enum": "expected one of " + ", ".join(col.allowed),
+        "amount": "expected an amount in euros with at most 2 decimals such as 1234.56",
+        "rate": "expected a fraction with at most 6 decimals such as 0.025 for 2.5 %",
+        "int": "expected a whole number such as 12",
+        "date": "expected a date YYYY-MM-DD such as 2026-11-23",
+    }[col.kind]
+
+
+def _convert_text(col: ColumnSpec, text: pa.Array):
+    trimmed, blank = _trim(text)
+    if col.kind == "text":  # names keep their exact text (a leading tab is data, shown safely later)
+        too_long = _np(pc.greater(pc.utf8_length(text), col.max_len or 10**9))
+        return pc.if_else(pa.array(blank), "", text), ~blank & ~too_long, blank, [
+            (too_long, f"too long; {_expected(col)}")]
+    pattern = {"id": _ID_RE, "country": r"^[A-Z]{2}$", "currency": r"^[A-Z]{3}$"}[col.kind]
+    normal = trimmed if col.kind == "id" else pc.utf8_upper(trimmed)
+    ok = _match(normal, pattern)
+    return normal, ok, blank, [(~ok & ~blank, f"not a valid {col.kind}; {_expected(col)}")]
+
+
+def _convert_enum(col: ColumnSpec, text: pa.Array):
+    trimmed, blank = _trim(text)
+    index = pc.index_in(pc.utf8_upper(trimmed), value_set=pa.array([a.upper() for a in col.allowed]))
+    ok = _np(pc.is_valid(index))
+    canonical = pa.array(col.allowed).take(pc.fill_null(index, 0))
+    return canonical, ok, blank, [(~ok & ~blank, f"not an allowed value; {_expected(col)}")]
+
+
+def _convert_decimal(col: ColumnSpec, text: pa.Array):
+    """'-12.5' -> -1250 cents (amounts) or '0.0125' -> 12500 ppm (rates), exact: Arrow's decimal cast."""
+    places = 2 if col.kind == "amount" else 6
+    shape = rf"^[+-]?[0-9]{{1,11}}(\.[0-9]{{1,{places}}})?$"
+    ok = _match(text, shape)
+    issues: Issues = []
+    if ok.all():  # the common case: clean files skip the trimming and the diagnosis passes
+        trimmed, blank = text, np.zeros(len(text), dtype=bool)
+    else:
+        trimmed, blank = _trim(text)
+        ok = _match(trimmed, shape)
+        bad = ~ok & ~blank
+        numeric = _match(trimmed, _NUMBER_RE)
+        too_precise = bad & numeric & _match(trimmed, rf"\.[0-9]{{{places + 1},}}$")
+        issues = [
+            (bad & ~numeric, f"not a number (decimal point, no thousands separator); {_expected(col)}"),
+            (too_precise, f"more than {places} decimals; {_expected(col)}"),
+            (bad & numeric & ~too_precise, f"too large or malformed; {_expected(col)}"),
+        ]
+        trimmed = pc.if_else(pa.array(ok), trimmed, "0")
+    decimals = pc.cast(trimmed, pa.decimal128(18, places))
+    # a decimal128 is a 16-byte little-endian integer of the scaled value; |value| < 1e17 fits its low word
+    words = np.frombuffer(decimals.buffers()[1], dtype=np.int64)
+    scaled = words[2 * decimals.offset:2 * (decimals.offset + len(decimals)):2].copy()
+    if col.blank_value is not None:
+        scaled = np.where(blank, col.blank_value, scaled)
+        ok = ok | blank
+    issues += _range_issues(col, scaled, ok & ~blank)
+    return scaled, ok, blank, issues
+
+
+def _convert_int(col: ColumnSpec, text: pa.Array):
+    trimmed, blank = _trim(text)
+    ok = _match(trimmed, _INT_RE)
+    safe = pc.if_else(pa.array(ok), pc.utf8_ltrim(trimmed, characters="+"), "0")
+    number = np.asarray(pc.cast(safe, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    issues = [(~ok & ~blank, f"not a whole number; {_expected(col)}"), *_range_issues(col, number, ok)]
+    return number, ok, blank, issues
+
+
+def _range_issues(col: ColumnSpec, number: np.ndarray, ok: np.ndarray) -> Issues:
+    scale = {"amount": 100, "rate": 1_000_000}.get(col.kind, 1)
+    issues: Issues = []
+    if col.min_value is not None:
+        low = (number <= col.min_value) if col.min_exclusive else (number < col.min_value)
+        word = "greater than" if col.min_exclusive else "at least"
+        issues.append((ok & low, f"must be {word} {_show(col.min_value, scale)}; {_expected(col)}"))
+    if col.max_value is not None:
+        issues.append((ok & (number > col.max_value),
+                       f"must be at most {_show(col.max_value, scale)}; {_expected(col)}"))
+    return issues
+
+
+def _show(value: int, scale: int) -> str:
+    return str(Decimal(value) / scale) if scale > 1 else str(value)
+
+
+def _convert_date(col: ColumnSpec, text: pa.Array):
+    trimmed, blank = _trim(text)
+    shaped = _match(trimmed, _DATE_RE)
+    safe = pc.if_else(pa.array(shaped), trimmed, "1970-01-01")
+    stamps = pc.strptime(safe, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls 2026-02-30 over into March: a real date prints back as itself
+    real = _np(pc.fill_null(pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), safe), False))
+    ok = shaped & real
+    days = pc.fill_null(stamps, pa.scalar(0, pa.timestamp("s")))
+    dates = np.asarray(days.to_numpy(zero_copy_only=False), dtype="datetime64[s]").astype("datetime64[ns]")
+    return dates, ok, blank, [(~ok & ~blank, f"not a valid date; {_expected(col)}")]
+
+_CONVERTERS = {
+    "id": _convert_text, "text": _convert_text, "country": _convert_text, "currency": _convert_text,
+    "enum": _convert_enum, "amount": _convert_decimal, "rate": _convert_decimal, "int": _convert_int,
+    "date": _convert_date,
+}
+
+
+def _check_keys(raw: _Raw, spec: TableSchema, values: dict, valid: dict, problems: _Problems) -> None:
+    if any(k not in values for k in spec.key):
+        return
+    usable = np.logical_and.reduce([valid[k] for k in spec.key])
+    codes = {}
+    for k in spec.key:
+        value = values[k]
+        if isinstance(value, np.ndarray):
+            codes[k] = value.view(np.int64) if value.dtype.kind == "M" else value
+        else:
+            codes[k] = np.asarray(pc.dictionary_encode(value).indices.to_numpy(zero_copy_only=False))
+    keyframe = pd.DataFrame(codes)[usable]
+    dupes = keyframe.duplicated(keep="first")
+    if not dupes.any():
+        return
+    positions = np.flatnonzero(usable)
+    key_rows = pd.Series(raw.rows[positions], index=keyframe.index)
+    clash = keyframe.duplicated(keep=False)
+    first_row = key_rows[clash].groupby([keyframe.loc[clash, k] for k in spec.key]).transform("min")
+    mask = np.zeros(raw.data.num_rows, dtype=bool)
+    mask[positions[dupes.to_numpy()]] = True
+    dupe_index = np.flatnonzero(mask)
+    for i in dupe_index[:MAX_LISTED]:
+        key_text = ", ".join(f"{k}={_key_text(values[k], i)}" for k in spec.key)
+        problems.add(Problem(raw.file, raw.sheet, int(raw.rows[i]), spec.key[0], key_text,
+                             f"duplicate key ({', '.join(spec.key)}); first on row {int(first_row.loc[i])}"))
+    if dupe_index.size > MAX_LISTED:
+        problems.add(Problem(raw.file, raw.sheet, None, spec.key[0], None,
+                             f"{dupe_index.size - MAX_LISTED} more duplicate key row(s) "
+                             f"({dupe_index.size} in total)"))
+
+
+def _key_text(value: object, i: int) -> str:
+    if isinstance(value, np.ndarray):
+        item = value[i]
+        return str(item.astype("datetime64[D]")) if value.dtype.kind == "M" else str(item)
+    return str(value[int(i)].as_py())
+
+
+def _to_frame(raw: _Raw, spec: TableSchema, values: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    columns: dict[str, object] = {}
+    for col in spec.columns:
+        value = values.get(col.name)
+        if value is None:
+            continue
+        if isinstance(value, np.ndarray):
+            columns[col.loaded_name] = value
+        else:
+            columns[col.loaded_name] = pd.Series(value.to_pandas(), dtype="str").array
+    columns["source_row"] = raw.rows.astype(np.int64)
+    frame = pd.DataFrame(columns)
+    refused = None
+    if spec.name == "settlements" and "currency" in frame:
+        foreign = (frame["currency"] != "EUR").to_numpy()
+        if foreign.any():
+            gone = frame.loc[foreign]
+            refused = pd.DataFrame({
+                "table": "settlements",
+                "source_row": gone["source_row"].astype("int64").to_numpy(),
+                "client_id": gone["client_id"].astype("str").to_numpy(),
+                "reason": ("currency " + gone["currency"].astype("str")
+                           + " is not EUR: only EUR settlements are processed (no FX conversion)").to_numpy(),
+            })
+            frame = frame.loc[~foreign].reset_index(drop=True)
+    return frame, refused
