@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 
 import olefile
@@ -159,3 +160,76 @@ def test_same_input_same_bytes() -> None:
 def test_bad_modules_are_refused(modules: dict[str, str], message: str) -> None:
     with pytest.raises(ArgumentError, match=message):
         vba.build_vba_project(modules, {"Sheet1": vba.document_module_source("Sheet1")})
+
+
+# ---- the operations workbook's project ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workbook_modules() -> dict[str, str]:
+    from atlas_xl.workbook import SHEETS, vba_project
+
+    project = vba_project(len(SHEETS))
+    return {name: code.decode("ascii") for name, code in read_back(project).items()}
+
+
+def test_workbook_project_modules(workbook_modules: dict[str, str]) -> None:
+    from atlas_xl.workbook import SHEETS, macro_module_source, xlwings_module_source
+
+    expected_docs = {"ThisWorkbook", *(f"Sheet{i}" for i in range(1, len(SHEETS) + 1))}
+    assert set(workbook_modules) == expected_docs | {"xlwings", "AtlasMacros", "xlwings_udfs"}
+    assert workbook_modules["xlwings"] == xlwings_module_source()
+    assert workbook_modules["AtlasMacros"] == macro_module_source()
+
+
+def test_xlwings_module_matches_installed_python_package(workbook_modules: dict[str, str]) -> None:
+    import xlwings
+
+    found = re.search(r'Public Const XLWINGS_VERSION As String = "([^"]+)"', workbook_modules["xlwings"])
+    assert found and found.group(1) == xlwings.__version__
+
+
+def _subs(source: str) -> set[str]:
+    return set(re.findall(r"^(?:Public |Private )?Sub (\w+)\(", source, flags=re.M))
+
+
+def test_every_button_macro_is_a_sub(workbook_modules: dict[str, str]) -> None:
+    from atlas_xl.workbook import BUTTONS
+
+    subs = set().union(*(_subs(code) for code in workbook_modules.values()))
+    assert {b.macro for b in BUTTONS} <= subs
+
+
+def test_every_runpython_call_names_an_existing_function(workbook_modules: dict[str, str]) -> None:
+    import importlib
+
+    from atlas_xl.workbook import BUTTONS
+
+    calls = re.findall(r'RunPython "import ([\w.]+); \1\.(\w+)\(\)"', workbook_modules["AtlasMacros"])
+    assert sorted(fn for _m, fn in calls) == sorted(b.python for b in BUTTONS)
+    for module, function in calls:
+        assert callable(getattr(importlib.import_module(module), function))
+    assert workbook_modules["AtlasMacros"].count("RunPython \"") == len(calls)  # no call the regex missed
+
+
+def test_every_udf_has_its_wrapper(workbook_modules: dict[str, str]) -> None:
+    from atlas_xl import udfs
+
+    wrappers = workbook_modules["xlwings_udfs"]
+    for name in udfs.UDF_NAMES:
+        func = getattr(udfs, name)
+        params = list(__import__("inspect").signature(func).parameters)
+        header = re.search(rf"^Function {name}\(([^)]*)\)", wrappers, flags=re.M)
+        assert header, name
+        assert [p.replace("Optional ", "") for p in header.group(1).split(", ") if p] == params
+        assert f'XLPy.CallUDF("atlas_xl.udfs", "{name}"' in wrappers
+    assert set(re.findall(r"^Function (\w+)\(", wrappers, flags=re.M)) == set(udfs.UDF_NAMES)
+
+
+def test_windows_stubs_do_not_leak() -> None:
+    import sys
+
+    from atlas_xl.workbook import udf_wrapper_source
+
+    udf_wrapper_source()
+    assert "pythoncom" not in sys.modules and "xlwings.udfs" not in sys.modules
