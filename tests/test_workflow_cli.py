@@ -1,0 +1,150 @@
+"""`atlas-xl users|payouts|audit` end to end through atlas_xl.cli.main, on the bundled example data,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+from atlas_xl.cli import main
+from atlas_xl.sepa import PainVersion, validate_pain001
+from atlas_xl.store import open_store
+from tests.pg_fixtures import *  # noqa: F403
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    code, out, err = _run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)  # exactly one JSON object on stdout
+
+
+@pytest.fixture
+def cli_db(db_url: str, capsys: pytest.CaptureFixture[str]) -> str:
+    for argv in (["users", "add", "ada", "--role", "admin"],
+                 ["users", "add", "otto", "--role", "operations", "--user", "ada"],
+                 ["users", "add", "fiona", "--role", "finance", "--user", "ada"],
+                 ["users", "add", "felix", "--role", "finance", "--user", "ada"],
+                 ["users", "add", "rita", "--role", "risk", "--user", "ada"]):
+        assert main([*argv, "--db", db_url]) == 0
+    capsys.readouterr()
+    return db_url
+
+
+def test_users_commands(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    listed = _json(capsys, "users", "list", "--db", cli_db, "--user", "ada")
+    assert [(u["name"], u["role"]) for u in listed["users"]] == [
+        ("ada", "admin"), ("felix", "finance"), ("fiona", "finance"), ("otto", "operations"), ("rita", "risk")]
+    code, _, err = _run(capsys, "users", "add", "eve", "--role", "admin", "--db", cli_db, "--user", "otto")
+    assert code == 3 and "may not manage users" in err and "Traceback" not in err
+    gone = _json(capsys, "users", "deactivate", "rita", "--db", cli_db, "--user", "ada")
+    assert gone["deactivated"] == {"name": "rita", "role": "risk", "active": False}
+    code, _, err = _run(capsys, "payouts", "list", "--db", cli_db, "--user", "rita")
+    assert code == 3 and "deactivated" in err
+    code, _, err = _run(capsys, "users", "add", "x", "--role", "boss", "--db", cli_db, "--user", "ada")
+    assert code == 2 and "'boss' is not a role" in err
+
+
+def test_acting_user_from_environment(cli_db: str, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATLAS_USER", "ada")
+    monkeypatch.setenv("ATLAS_DB_URL", cli_db)
+    assert len(_json(capsys, "users", "list")["users"]) == 5
+    monkeypatch.delenv("ATLAS_USER")
+    code, _, err = _run(capsys, "users", "list")
+    assert code == 3 and "no acting user" in err
+
+
+def test_payout_lifecycle_on_example_data(cli_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          example_data_dir: Path) -> None:
+    db = ["--db", cli_db]
+    proposed = _json(capsys, "payouts", "propose", "--data", str(example_data_dir), *db, "--user", "otto")
+    ref, total = proposed["ref"], proposed["total_cents"]
+    assert proposed["status"] == "proposed" and proposed["payout_count"] > 0 and total > 0
+    shown = _json(capsys, "payouts", "show", ref, *db, "--user", "rita")
+    assert sum(p["amount_cents"] for p in shown["payouts"]) == total  # the run's total is its payouts' sum
+    assert len(shown["excluded"]) == proposed["excluded_count"]
+    assert all(e["reasons"] for e in shown["excluded"])
+
+    code, _, err = _run(capsys, "payouts", "approve", ref, *db, "--user", "otto")
+    assert code == 3 and "may not approve" in err
+    for approver in ("fiona", "felix")[: proposed["approvals_required"]]:
+        approved = _json(capsys, "payouts", "approve", ref, *db, "--user", approver)
+    assert approved["status"] == "approved"
+
+    out = tmp_path / "bank"
+    executed = _json(capsys, "payouts", "execute", ref, "--out", str(out), *db, "--user", "fiona")
+    xml = Path(executed["xml_path"])
+    assert xml.parent == out.resolve() and xml.name == f"payout-run-{ref}.xml"
+    validate_pain001(xml.read_bytes(), PainVersion.V09)  # the SEPA engineer's XSD check, independently
+    review = load_workbook(executed["reviewer_path"], read_only=True)
+    assert "Transfers" in review.sheetnames
+    again = _json(capsys, "payouts", "execute", ref, "--out", str(out), *db, "--user", "felix")
+    assert again["already_executed"] is True and again["sha256"] == executed["sha256"]
+
+    client = shown["payouts"][0]["client_id"]
+    marked = _json(capsys, "payouts", "mark", ref, "--status", "returned", "--payout", client, "--reason", "AC04",
+                   *db, "--user", "fiona")
+    assert {p["client_id"]: p["status"] for p in marked["payouts"]}[client] == "returned"
+    settled = _json(capsys, "payouts", "mark", ref, "--status", "settled", *db, "--user", "fiona")
+    assert settled["status"] == "settled"
+
+    listed = _json(capsys, "payouts", "list", *db, "--user", "rita")
+    assert [(r["ref"], r["status"]) for r in listed["runs"]] == [(ref, "settled")]
+    by_run = _json(capsys, "audit", "show", "--run", ref, *db, "--user", "rita")
+    actions = [e["action"] for e in by_run["entries"]]
+    assert actions[0] == "propose" and "refused" in actions and actions[-1] == "mark_settled"
+    assert [e["action"] for e in _json(capsys, "audit", "show", "--client", client, *db, "--user", "rita")
+            ["entries"]] == ["mark_returned"]
+    assert {e["actor"] for e in _json(capsys, "audit", "show", "--by", "felix", *db, "--user", "rita")
+            ["entries"]} <= {"felix"}
+    code, out_text, _ = _run(capsys, "audit", "verify", *db, "--user", "rita")
+    assert code == 0 and "chain intact" in out_text
+
+
+def test_execute_version_03_and_bad_version(cli_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = ["--db", cli_db]
+    proposed = _json(capsys, "payouts", "propose", *db, "--user", "otto")
+    ref = proposed["ref"]
+    for approver in ("fiona", "felix")[: proposed["approvals_required"]]:
+        _json(capsys, "payouts", "approve", ref, *db, "--user", approver)
+    code, _, err = _run(capsys, "payouts", "execute", ref, "--out", str(tmp_path), "--version", "02", *db,
+                        "--user", "fiona")
+    assert code == 2 and "'02' is not supported" in err
+    done = _json(capsys, "payouts", "execute", ref, "--out", str(tmp_path), "--version", "03", *db, "--user", "fiona")
+    validate_pain001(Path(done["xml_path"]).read_bytes(), PainVersion.V03)
+
+
+def test_audit_verify_exit_1_names_the_edited_entry(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    store = open_store(cli_db)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"))
+    store.dispose()
+    code, out, _ = _run(capsys, "audit", "verify", "--db", cli_db, "--user", "ada")
+    assert code == 1 and "entry 3 was edited" in out
+    result = _json_any(capsys, "audit", "verify", "--db", cli_db, "--user", "ada")
+    assert result == {"ok": False, "entries": 5, "first_bad_seq": 3,
+                      "problem": "entry 3 was edited: its hash does not match"}
+
+
+def _json_any(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    main([*args, "--json"])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_unknown_run_and_path_like_run_ids(cli_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = _run(capsys, "payouts", "show", "R99", "--db", cli_db, "--user", "rita")
+    assert code == 2 and "no payout run R99" in err
+    code, _, err = _run(capsys, "payouts", "execute", "../../x", "--out", str(tmp_path), "--db", cli_db,
+                        "--user", "fiona")
+    assert code == 2 and "is not a payout run id" in err
+    assert not list(tmp_path.iterdir())
