@@ -514,7 +514,9 @@ def _convert_enum(col: ColumnSpec, text: pa.Array):
 def _convert_decimal(col: ColumnSpec, text: pa.Array):
     """'-12.5' -> -1250 cents (amounts) or '0.0125' -> 12500 ppm (rates), exact: Arrow's decimal cast."""
     places = 2 if col.kind == "amount" else 6
-    shape = rf"^[+-]?[0-9]{{1,11}}(\.[0-9]{{1,{places}}})?$"
+    # amounts below 10 billion euros keep cents x ppm products inside int64 (see money.div_round_half_up)
+    digits = 10 if col.kind == "amount" else 11
+    shape = rf"^[+-]?[0-9]{{1,{digits}}}(\.[0-9]{{1,{places}}})?$"
     ok = _match(text, shape)
     issues: Issues = []
     if ok.all():  # the common case: clean files skip the trimming and the diagnosis passes
