@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.chart import LineChart, Reference
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -96,14 +95,13 @@ class ReportWriter:
             ws = self.book.create_sheet(name[:31])
             for i, col in enumerate(columns, start=1):
                 ws.column_dimensions[get_column_letter(i)].width = col.width
-            top = 1
-            if note or parts > 1:
+            top = 2 if (note or parts > 1) else 1
+            ws.freeze_panes = f"A{top + 1}"  # write-only sheets take their view before the first row
+            if top == 2:
                 split = (f"{len(frame):,} rows exceed Excel's {EXCEL_MAX_ROWS:,}-row limit: split into {parts} "
                          f"sheets '{title} (1..{parts})'." if parts > 1 else "")
                 ws.append([safe_cell(ws, " ".join(x for x in (note or "", split) if x))])
-                top = 2
             ws.append(self._header(ws, columns))
-            ws.freeze_panes = f"A{top + 1}"
             start, stop = part * rows_per_sheet, min((part + 1) * rows_per_sheet, len(frame))
             formats = [FORMAT.get(c.kind) for c in columns]
             for r in range(start, stop):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -97,12 +98,11 @@ def test_bad_input_exits_2_with_a_located_message_and_writes_nothing(tmp_path, e
     data.mkdir()
     for source in example_data_dir.glob("*.csv"):
         (data / source.name).write_bytes(source.read_bytes())
-    lines = (data / "clients.csv").read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
-    cells = lines[2].split(",")
-    cells[header.index("credit_limit")] = "12.345"
-    lines[2] = ",".join(cells)
-    (data / "clients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (data / "clients.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows[2][rows[0].index("credit_limit")] = "12.345"  # row 3 as the user sees it (header = row 1)
+    with (data / "clients.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
     out = tmp_path / "out"
     assert main(["run", "--data", str(data), "--out", str(out)]) == 2
     message = capsys.readouterr().err
