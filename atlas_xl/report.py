@@ -182,7 +182,8 @@ ALERT_COLUMNS = [
     Col("Credit limit", "credit_limit_cents", "money"), Col("Utilisation", "utilization_ppm", "percent", 11),
 ]
 RESERVE_COLUMNS = [
-    Col("Client", "client_id", width=12), Col("Reserve", "reserve", width=10), Col("Held to date", "held_cents", "money"),
+    Col("Client", "client_id", width=12), Col("Reserve", "reserve", width=10),
+    Col("Held to date", "held_cents", "money"),
     Col("Released to date", "released_cents", "money"), Col("Balance", "balance_cents", "money"),
     Col("Fixed part", "fixed_cents", "money"), Col("Deferred by minimum", "deferred_cents", "money"),
     Col("Upcoming releases", "upcoming_release_cents", "money"), Col("Next release", "next_release_date", "date", 12),
@@ -193,7 +194,8 @@ RELEASE_COLUMNS = [
 ]
 DRILLDOWN_COLUMNS = [
     Col("Client", "client_id", width=12), Col("Subaccount", "subaccount", width=16),
-    Col("Movement", "movement", width=24), Col("Postings", "postings", "int", 10), Col("Amount", "amount_cents", "money"),
+    Col("Movement", "movement", width=24), Col("Postings", "postings", "int", 10),
+    Col("Amount", "amount_cents", "money"),
 ]
 BALANCE_COLUMNS = [
     Col("Client", "client_id", width=12), Col("Settlement", "settlement_cents", "money"),
@@ -202,7 +204,8 @@ BALANCE_COLUMNS = [
 ]
 SCHEDULE_COLUMNS = [
     Col("Loan", "loan_id", width=12), Col("Client", "client_id", width=12), Col("Product", "product", width=11),
-    Col("Period", "period", "int", 7), Col("Due date", "due_date", "date", 12), Col("Opening", "opening_cents", "money"),
+    Col("Period", "period", "int", 7), Col("Due date", "due_date", "date", 12),
+    Col("Opening", "opening_cents", "money"),
     Col("Interest", "interest_cents", "money"), Col("Principal", "principal_cents", "money"),
     Col("Payment", "payment_cents", "money"), Col("Closing", "closing_cents", "money"),
 ]
