@@ -1,5 +1,40 @@
-"""`atlas-xl dashboard`: write the self-contained HTML dashboard alone (filled in by the dashboard work)."""
+"""`atlas-xl dashboard`: write the self-contained HTML dashboard alone (no report workbook)."""
 
 from __future__ import annotations
 
-from atlas_xl.cli import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from atlas_xl.cli import app
+from atlas_xl.cli_run import AsOfOption, DataOption
+from atlas_xl.errors import ArgumentError
+from atlas_xl.paths import example_data_dir
+from atlas_xl.settings import load_settings
+
+ThresholdOption = Annotated[str | None, typer.Option(help="Utilisation share for a WARNING (default 0.8).")]
+BreachOption = Annotated[str | None, typer.Option(help="Utilisation share that is a BREACH (default 1.0).")]
+
+
+@app.command()
+def dashboard(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write, e.g. dashboard.html.")],
+    data: DataOption = None,
+    as_of: AsOfOption = None,
+    warning: ThresholdOption = None,
+    breach: BreachOption = None,
+) -> None:
+    """Write the HTML dashboard (KPIs, payouts, exposure, reserves, projection, drill-down) to one file."""
+    from atlas_xl.dashboard import write_dashboard
+    from atlas_xl.engine import run_engines
+    from atlas_xl.loader import load_portfolio
+
+    out = Path(out).expanduser()
+    if out.is_dir():  # checked before the (possibly long) computation
+        raise ArgumentError(f"--out {str(out)!r} is a folder; expected a file name such as dashboard.html")
+    settings = load_settings().with_thresholds(warning, breach)
+    data_path = data or example_data_dir()
+    result = run_engines(load_portfolio(data_path), as_of, settings)
+    written = write_dashboard(result, out, str(data_path))
+    typer.echo(f"Dashboard as of {result.as_of.isoformat()} written to {written}")

@@ -1,0 +1,170 @@
+"""The HTML dashboard file without a browser: safe inline data, no outside address, bounded postings."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atlas_xl import dashboard as dash
+from atlas_xl.cli import main
+from atlas_xl.engine import run_engines
+from atlas_xl.errors import ArgumentError
+from atlas_xl.generator import HOSTILE_NAMES
+from tests.portfolio_builder import client, daily_sales, portfolio, reserve
+
+DAY0 = dt.date(2026, 3, 2)  # Monday
+URL = re.compile(r"https?:/", re.IGNORECASE)  # an address: the scheme and its slashes
+
+
+def hostile_portfolio():
+    clients = [client(f"H{i}", name=name) for i, name in enumerate(HOSTILE_NAMES)]
+    sales = [row for i in range(len(HOSTILE_NAMES)) for row in daily_sales(f"H{i}", DAY0, 3, 10_000)]
+    return portfolio(clients, sales)
+
+
+def ten_day_portfolio():
+    """One client: 10 days of 100.00 sales and 1.00 fees, daily payouts, 10 % rolling reserve held 2 days."""
+    return portfolio([client("C1")], daily_sales("C1", DAY0, 10, 10_000, fees_cents=100),
+                     [reserve("C1", rate_ppm=100_000, hold_days=2)])
+
+
+def script_bodies(html: str) -> list[str]:
+    return re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
+
+
+@given(st.text())
+def test_inline_json_round_trips_and_cannot_close_the_script(text: str) -> None:
+    encoded = dash.to_script_json({"name": text})
+    assert json.loads(encoded) == {"name": text}
+    for forbidden in ("<", ">", "&", "\u2028", "\u2029"):
+        assert forbidden not in encoded
+    assert "//" not in encoded  # '/' is written as '\/': no "http://" can appear, whatever the data
+
+
+def test_hostile_names_stay_inside_the_data_element(tmp_path: Path) -> None:
+    html = dash.write_dashboard(run_engines(hostile_portfolio()), tmp_path / "d.html", "test").read_text()
+    # Exactly our two script elements (data + app): `</script>` inside a name did not end one early.
+    assert html.count("<script") == 2 and html.count("</script>") == 2
+    data = json.loads(script_bodies(html)[0])
+    names = data["tables"]["payouts"]["data"]["name"]
+    assert sorted(names) == sorted(HOSTILE_NAMES)  # every name kept exactly as typed
+    assert "onerror" not in html.replace(dash.to_script_json(names), "")  # only inside the JSON strings
+
+
+def test_no_outside_address_anywhere_even_with_urls_in_names(tmp_path: Path) -> None:
+    # HOSTILE_NAMES holds '=HYPERLINK("http://x","click")': the '/' escape keeps even data URL-free.
+    html = dash.write_dashboard(run_engines(hostile_portfolio()), tmp_path / "d.html", "test").read_text()
+    assert URL.search(html) is None
+    # Outside the inert JSON: no attribute that loads anything; the only links are in-page anchors.
+    markup = html.replace(script_bodies(html)[0], "")
+    assert re.findall(r"\b(?:src|srcset|action|xlink:href)\s*=", markup, flags=re.I) == []
+    anchors = {"#payouts", "#exposure", "#reserves", "#projection"}
+    assert set(re.findall(r'\bhref="([^"]*)"', markup)) <= anchors
+
+
+def test_example_dashboard_has_no_outside_address(tmp_path: Path, example_data_dir: Path) -> None:
+    assert main(["dashboard", "--data", str(example_data_dir), "--out", str(tmp_path / "d.html")]) == 0
+    assert URL.search((tmp_path / "d.html").read_text()) is None
+
+
+def test_content_security_policy_allows_only_the_page_s_own_script_and_style(tmp_path: Path) -> None:
+    html = dash.write_dashboard(run_engines(ten_day_portfolio()), tmp_path / "d.html", "test").read_text()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)[1]
+    assert csp.startswith("default-src 'none';")
+    app_js = script_bodies(html)[1]
+    css = re.search(r"<style>(.*?)</style>", html, flags=re.S)[1]
+    for body, directive in ((app_js, "script-src"), (css, "style-src")):
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"{directive} 'sha256-{digest}';" in csp
+
+
+def test_kpis_and_tables_carry_the_engine_figures() -> None:
+    result = run_engines(ten_day_portfolio())
+    data = dash.payload(result, "test")
+    assert {k["key"]: k["value"] for k in data["kpis"]} == {k: result.kpis[k] for k in
+                                                             {k["key"] for k in data["kpis"]}}
+    payouts = data["tables"]["payouts"]["data"]
+    # As-of 2026-03-11 (Wednesday, a payout day). Each day: 100.00 sale - 1.00 fee - 10.00 held = 89.00;
+    # the 10.00 held two days earlier (2026-03-09) is released today: 89.00 + 10.00 = 99.00 payable.
+    assert payouts["amount_cents"] == [9_900]
+    assert payouts["readiness"] == ["READY"]
+    reserves = data["tables"]["reserves"]["data"]
+    # Only the rolling reserve row (the partner row is all zeros). Held 10 x 10.00; released on days 3..10
+    # (day d releases day d-2's hold): 8 x 10.00 = 80.00; balance 20.00.
+    assert reserves["reserve"] == ["rolling"]
+    assert (reserves["held_cents"], reserves["released_cents"], reserves["balance_cents"]) == (
+        [10_000], [8_000], [2_000])
+
+
+def client_side_postings(result, client_id: str, first_day: int) -> list[tuple[str, str, str, int]]:
+    """Independent reference: Ledger.postings (every leg), minus the external side, within the window."""
+    frame = result.ledger.postings([client_id])
+    frame = frame[(frame["subaccount"] != "external")
+                  & (frame["date"] >= str(result.grid.start + first_day))]
+    columns = (frame["date"], frame["movement"], frame["subaccount"], frame["amount_cents"])
+    return sorted((d.date().isoformat(), m, s, int(a)) for d, m, s, a in zip(*columns, strict=True))
+
+
+def page_postings(data: dict, ci: int) -> list[tuple[str, str, str, int]]:
+    p, start = data["postings"], dt.date.fromisoformat(data["meta"]["day0"])
+    rows = range(p["start"][ci], p["start"][ci + 1])
+    return sorted(((start + dt.timedelta(days=p["day"][i])).isoformat(), data["movements"][p["mov"][i]],
+                   data["subaccounts"][p["sub"][i]], p["amount"][i]) for i in rows)
+
+
+def test_small_portfolio_lists_every_posting() -> None:
+    result = run_engines(ten_day_portfolio())
+    data = dash.payload(result, "test")
+    assert dash.posting_window(result) == 0
+    assert "All postings" in data["meta"]["postings_note"]
+    assert page_postings(data, 0) == client_side_postings(result, "C1", 0)
+
+
+def test_large_portfolio_keeps_only_the_last_days_and_says_so() -> None:
+    result = run_engines(ten_day_portfolio())
+    # Per day the client has sale, fee, hold (2 legs), payout (+ release, 2 legs, from day 3): a budget of
+    # 20 legs cannot hold 90/60/30/14 days, and falls back to the last 7 of the 10 days (days 3..9).
+    data = dash.payload(result, "test", budget=20)
+    assert dash.posting_window(result, budget=20) == 3
+    assert "from 2026-03-05 (the last 7 days)" in data["meta"]["postings_note"]
+    assert page_postings(data, 0) == client_side_postings(result, "C1", 3)
+    assert min(data["postings"]["day"]) == 3
+
+
+def test_drilldown_totals_explain_every_balance() -> None:
+    result = run_engines(hostile_portfolio())
+    drill = dash.payload(result, "test")["drill"]
+    for ci in range(result.grid.n_clients):
+        rows = range(drill["start"][ci], drill["start"][ci + 1])
+        for s, sub in enumerate(dash.SUBACCOUNTS):
+            total = sum(drill["amount"][i] for i in rows if drill["sub"][i] == s)
+            assert total == drill["balances"][sub][ci]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "d.html"
+    target.write_text("previous")
+    monkeypatch.setattr(dash, "payload", lambda *a, **k: {"bad": float("nan")})  # json refuses NaN
+    with pytest.raises(ValueError):
+        dash.write_dashboard(run_engines(ten_day_portfolio()), target, "test")
+    assert target.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.html"]
+
+
+def test_out_naming_a_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArgumentError, match="is a folder; expected a file name"):
+        dash.write_dashboard(run_engines(ten_day_portfolio()), tmp_path, "test")
+    assert main(["dashboard", "--out", str(tmp_path)]) == 2
+
+
+def test_run_writes_the_dashboard_beside_the_report(tmp_path: Path, example_data_dir: Path) -> None:
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path), "--json"]) == 0
+    assert (tmp_path / "dashboard.html").stat().st_size > 10_000
