@@ -157,3 +157,18 @@ def test_password_is_masked_everywhere(pg_server: PgServer, capsys, caplog) -> N
     assert "ada" in dump and PG_PASSWORD not in dump
     assert PG_PASSWORD not in repr(store) and PG_PASSWORD not in store.display_url
     store.dispose()
+
+
+def test_missing_postgres_binaries_fail_not_skip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "ATLAS_PG_BIN": str(tmp_path / "no-such-postgres")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/test_store_pg.py::test_password_is_masked_everywhere"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "PostgreSQL server binaries not found" in done.stdout and "skipped" not in done.stdout

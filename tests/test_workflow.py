@@ -315,3 +315,24 @@ def test_credit_limit_and_reserve_terms_changes_are_audited(admin_users: Store) 
         wf.change_reserve_terms(store, "carl", "C001", "rolling", rate_ppm=2_000_000)
     with pytest.raises(ArgumentError, match="expected integer cents >= 0"):
         wf.change_credit_limit(store, "carl", "C001", 12.5)  # type: ignore[arg-type]
+
+
+def test_overrides_replace_the_data_values(admin_users: Store, example_data_dir: Path) -> None:
+    from atlas_xl.loader import load_portfolio
+
+    portfolio = load_portfolio(example_data_dir)
+    client = str(portfolio.clients["client_id"].iloc[0])
+    reserve_row = portfolio.reserve_terms.iloc[0]
+    r_client, r_kind = str(reserve_row["client_id"]), str(reserve_row["reserve"])
+    wf.change_credit_limit(admin_users, "carl", client, 12_345_00)
+    wf.change_reserve_terms(admin_users, "carl", r_client, r_kind, rate_ppm=123_456, hold_days=7)
+    changed = wf.apply_overrides(admin_users, portfolio)
+    limits = dict(zip(changed.clients["client_id"], changed.clients["credit_limit_cents"], strict=True))
+    assert limits[client] == 12_345_00
+    others = changed.clients["client_id"] != client
+    assert changed.clients.loc[others, "credit_limit_cents"].equals(portfolio.clients.loc[others, "credit_limit_cents"])
+    row = changed.reserve_terms[(changed.reserve_terms["client_id"] == r_client)
+                                & (changed.reserve_terms["reserve"] == r_kind)].iloc[0]
+    assert (row["rate_ppm"], row["hold_days"]) == (123_456, 7)
+    assert row["cap_cents"] == reserve_row["cap_cents"]  # a term not overridden keeps the data's value
+    assert changed.clients["credit_limit_cents"].dtype == "int64"
