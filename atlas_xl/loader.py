@@ -98,8 +98,10 @@ def load_portfolio(path: str | Path) -> Portfolio:
 def portfolio_from_tables(tables: Mapping[str, pd.DataFrame], source: str = "workbook") -> Portfolio:
     """Validate raw tables already in memory (header as columns; cells str/float/int/datetime/None).
 
-    Row numbers in problems count the header as row 1 and the frame's rows from row 2 on, as on a sheet
-    whose range starts at A1; an all-blank row is skipped but still counted.
+    Row numbers in problems: a frame with an integer index other than the default 0..n-1 carries the
+    sheet row numbers in it (as atlas_xl.excel_args.table builds them); otherwise the header is row 1 and
+    the frame's rows follow from row 2, as on a sheet whose range starts at A1. An all-blank row is
+    skipped but still counted.
     """
     raws: dict[str, _Raw | None] = {}
     problems = _Problems()
@@ -122,13 +124,21 @@ def portfolio_from_tables(tables: Mapping[str, pd.DataFrame], source: str = "wor
         for name, (_, series) in zip(names, frame.items(), strict=True):
             columns[name] = pa.array(_column_text(series), type=pa.string())
         data = pa.table(columns) if columns else pa.table({})
-        rows = np.arange(2, len(frame) + 2, dtype=np.int64)
+        rows = _row_numbers(frame.index)
         raws[table] = _Raw(table, data, rows, source, table, labels)
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             problems.add(Problem(source, table, 1, dupes[0], None, f"duplicate column header(s) {dupes}"))
             raws[table] = None
     return _build(raws, problems, {t: f"{source}, sheet {t}" for t in TABLES})
+
+
+def _row_numbers(index: pd.Index) -> np.ndarray:
+    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+    if not default and pd.api.types.is_integer_dtype(index.dtype) and index.is_unique and (
+            len(index) == 0 or index.min() >= 2):
+        return index.to_numpy(dtype=np.int64)
+    return np.arange(2, len(index) + 2, dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------- CSV

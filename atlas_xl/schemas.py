@@ -191,5 +191,6 @@ def markdown_table(table: str) -> str:
         if col.allowed and col.rule:
             rule = f"{col.rule}; one of `" + "`, `".join(col.allowed) + "`"
         required = "required" if col.required else "optional"
-        lines.append(f"| {col.name} | {col.kind} | {required}; {rule} |")
+        text = rule if rule.startswith(required) else f"{required}; {rule}"
+        lines.append(f"| {col.name} | {col.kind} | {text} |")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from atlas_xl import loader
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
 from atlas_xl.loader import load_portfolio, portfolio_from_tables
 from atlas_xl.model import TABLES
-from atlas_xl.schemas import SCHEMAS, frame_schema
+from atlas_xl.schemas import SCHEMAS, frame_schema, markdown_table
 
 # A minimal valid portfolio, as CSV text (row numbers as the user sees them: header = 1).
 GOOD = {
@@ -347,6 +347,22 @@ def test_portfolio_from_excel_cells_equals_the_csv_load(tmp_path):
     for table in (*TABLES, "refused"):
         pd.testing.assert_frame_equal(getattr(from_cells, table), getattr(from_csv, table))
     assert from_cells.sources[0] == ("clients", "Book1.xlsx, sheet clients")
+
+
+def test_a_frame_indexed_by_sheet_rows_reports_those_rows():
+    tables = raw_tables()
+    tables["loans"].index = pd.Index([7, 9])  # e.g. a range starting lower on the sheet, blank row 8 dropped
+    tables["loans"].loc[9, "method"] = "balloon"
+    with pytest.raises(LoadError) as caught:
+        portfolio_from_tables(tables)
+    assert [(p.sheet, p.row, p.column) for p in caught.value.problems] == [("loans", 9, "method")]
+
+
+def test_schema_renders_the_docs_table():
+    text = markdown_table("reserve_terms")
+    assert text.splitlines()[0] == "## reserve_terms (key: client_id, reserve)"
+    assert "| cap | amount | optional (blank = no cap, loaded as -1), >= 0 |" in text
+    assert "| hold_basis | enum | required; `calendar`, `banking` |" in text
 
 
 def test_excel_float_with_three_decimals_is_refused_not_rounded():
