@@ -297,7 +297,9 @@ def _read_workbook(path: Path) -> dict[str, pd.DataFrame]:
         for table in TABLES:
             if table not in workbook.sheetnames:
                 continue
-            rows = workbook[table].iter_rows(values_only=True)
+            sheet = workbook[table]
+            sheet.reset_dimensions()  # never trust the declared used range (it could claim A1:XFD1048576)
+            rows = sheet.iter_rows(values_only=True)
             header = list(next(rows, ()) or ())
             body = [list(r) for r in rows]
             while body and all(v is None or v == "" for v in body[-1]):

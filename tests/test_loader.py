@@ -495,3 +495,19 @@ def test_corrupt_workbook_part_is_a_load_error(small_xlsx, tmp_path):
     problem = only(problems_of(bad))
     assert problem.file == "broken.xlsx"
     assert problem.message.startswith("cannot be read as a workbook")
+
+
+def test_xlsx_blank_rows_are_skipped_but_counted(tmp_path):
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for table, frame in raw_tables().items():
+        sheet = workbook.create_sheet(table)
+        sheet.append(list(frame.columns))
+        for offset, row in enumerate(frame.itertuples(index=False)):  # data on rows 2, 4, 6, ...
+            for column, value in enumerate(row, start=1):
+                sheet.cell(row=2 + 2 * offset, column=column, value=value)
+    workbook["loans"]["D4"] = "abc"  # principal of the second loan, on sheet row 4
+    workbook.save(tmp_path / "gaps.xlsx")
+    problem = only(problems_of(tmp_path / "gaps.xlsx"))
+    assert (problem.file, problem.sheet, problem.row, problem.column, problem.value) == (
+        "gaps.xlsx", "loans", 4, "principal", "abc")
