@@ -72,7 +72,8 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> ChildRun:
         err.seek(0)
         # ru_maxrss is KiB on Linux (bytes on macOS)
         scale = 1 if sys.platform == "darwin" else 1024
-        return ChildRun(seconds, usage.ru_maxrss * scale, proc.returncode, out.read().decode(), err.read().decode())
+        return ChildRun(seconds, usage.ru_maxrss * scale, proc.returncode, out.read().decode(),
+                        err.read().decode())
 
 
 def python_child(code: str, *argv: str) -> ChildRun:

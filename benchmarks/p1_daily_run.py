@@ -24,7 +24,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pyarrow.csv as pacsv  # noqa: E402
-
 from common import best_of, data_dir, machine, mib, print_json, python_child, verdict  # noqa: E402
 
 CLI = "import sys; from atlas_xl.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -76,7 +75,8 @@ def measure(clients: int, days: int, sample: int) -> dict[str, object]:
 
 def report(m: dict[str, object], full_size: bool) -> None:
     phases = m["phases_s"]
-    print(f"\n== P1 daily run: {m['clients']:,} clients x {m['days']} days ({m['settlement_rows']:,} settlement rows)")
+    print(f"\n== P1 daily run: {m['clients']:,} clients x {m['days']} days "
+          f"({m['settlement_rows']:,} settlement rows)")
     print(f"  whole `atlas-xl run` (child, incl. interpreter start): {m['whole_run_s']:8.2f} s   "
           f"peak RSS {mib(m['peak_rss_bytes'])}")
     for name in ("load_seconds", "engine_seconds", "report_seconds", "dashboard_seconds"):
@@ -91,8 +91,8 @@ def report(m: dict[str, object], full_size: bool) -> None:
     print(f"  engines in process {m['engines_in_process_s']:.2f} s; per-row reference "
           f"{m['reference_sample_s']:.2f} s on {m['reference_sample_clients']} clients, scaled to all: "
           f"{m['reference_scaled_s']:,.1f} s")
-    print(f"  engines speed-up over the reference = {speedup:,.0f}x  {verdict(speedup, TARGET_REFERENCE, True)}"
-          f"   (sample payouts agree: {m['sample_agrees']})")
+    print(f"  engines speed-up over the reference = {speedup:,.0f}x  "
+          f"{verdict(speedup, TARGET_REFERENCE, True)}   (sample payouts agree: {m['sample_agrees']})")
     if full_size:
         print(f"  peak RSS {mib(m['peak_rss_bytes'])} at 10,000 clients: "
               f"{'MET' if m['peak_rss_bytes'] <= TARGET_RSS else 'MISSED'} (target <= 3 GiB)")
@@ -101,8 +101,9 @@ def report(m: dict[str, object], full_size: bool) -> None:
 def growth(small: dict[str, object], large: dict[str, object]) -> None:
     step = large["clients"] / small["clients"]
     print(f"\n== P4 growth: {small['clients']:,} -> {large['clients']:,} clients ({step:g}x the clients)")
-    for label, key in (("whole run time", "whole_run_s"), ("engine time (in process)", "engines_in_process_s"),
-                       ("peak RSS", "peak_rss_bytes")):
+    measures = (("whole run time", "whole_run_s"), ("engine time (in process)", "engines_in_process_s"),
+                ("peak RSS", "peak_rss_bytes"))
+    for label, key in measures:
         ratio = large[key] / small[key]
         print(f"  {label:<26} {ratio:6.2f}x  {verdict(ratio, TARGET_GROWTH * step / 10)}")
     for phase in large["phases_s"]:
