@@ -215,6 +215,7 @@ def build_charts(ws: WriteOnlyWorksheet, placed: Sequence[Placed]) -> list[Chart
         line.add_data(Reference(ws, min_col=4, min_row=projection.header_row, max_row=projection.last),
                       titles_from_data=True)
         line.set_categories(Reference(ws, min_col=1, min_row=projection.first, max_row=projection.last))
+        line.series[0].smooth = False  # a balance moves in steps; a smoothed curve would invent values
         line.y_axis.axId = 200  # second value axis: the outstanding balance dwarfs a month's flow
         line.y_axis.title = "Outstanding EUR"
         line.y_axis.number_format = MONEY
