@@ -3,9 +3,11 @@
 Arguments are Excel-shaped, as xlwings' raw converter hands them over: a 2-D list whose first row is the
 table header, numbers as floats, dates as datetimes, text as str, blank cells as None. The baseline is
 the engine call the function wraps, on the same data already typed (what the function adds is argument
-conversion and the cells it returns). Functions still returning `#ATLAS! not available yet` are listed
-as missing. Per-cell functions (one call per cell) are timed for information only: they have no
-whole-column form to compare against the target.
+conversion, validation and the cells it returns). Functions still returning `#ATLAS! not available yet`
+are listed as missing. Functions taking `client_ids` get the whole column of client ids (one formula
+answering every client); their engine-run cache is cleared before each call, so each timing is a cold
+run. Per-cell functions (one call per cell) are timed for information only: they have no whole-column
+form to compare against the target.
 
     python benchmarks/p2_udfs.py            # 100,000-row tables
     python benchmarks/p2_udfs.py --quick    # 2,000-row tables
@@ -64,14 +66,16 @@ def settlement_tables(rows: int) -> dict[str, pd.DataFrame]:
     return generate_portfolio(clients=max(rows // days, 1), days=days)
 
 
-def call_args(func: object, tables: dict[str, list[list[object]]], client_id: str,
+def call_args(func: object, tables: dict[str, list[list[object]]], client_ids: list[str],
               as_of: dt.datetime) -> list[object]:
     args = []
     for name, param in inspect.signature(func).parameters.items():
         if name in tables:
             args.append(tables[name])
         elif name == "client_id":
-            args.append(client_id)
+            args.append(client_ids[0])
+        elif name == "client_ids":  # the whole column of ids, one formula answering all of them
+            args.append([[cid] for cid in client_ids])
         elif name in ("as_of", "payout_date", "from_date"):
             args.append(as_of)
         elif param.default is not inspect.Parameter.empty:
@@ -79,6 +83,15 @@ def call_args(func: object, tables: dict[str, list[list[object]]], client_id: st
         else:
             raise SystemExit(f"p2: do not know how to fill argument {name!r} of {func.__name__}")
     return args
+
+
+def clear_cache() -> None:
+    """The settlement functions cache engine runs by table contents; every timing here is a cold call."""
+    try:
+        from atlas_xl.excel_engine import CACHE
+    except ImportError:
+        return
+    CACHE.clear()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     excel_loans = excel_rows(raw_loans, "loans")
     loans_frame = xa.table_frame(excel_loans, "loans")  # typed once, outside the timing
     as_of = dt.datetime.combine(portfolio.last_date.date(), dt.time())
-    client_id = str(portfolio.clients["client_id"].iloc[0])
+    client_ids = portfolio.clients["client_id"].astype(str).tolist()
     start = loans_frame["start_date"].min().date()
 
     # the bare engine call each whole-table function wraps (typed frames in, frames out)
@@ -121,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             continue  # per-cell functions: below
         is_projection = name == "ATLAS_PROJECTION"
         tables = {**excel, "loans": excel_loans} if is_projection else excel
-        call = call_args(func, tables, client_id, as_of)
+        call = call_args(func, tables, client_ids, as_of)
+        clear_cache()
         probe = func(*call)
         if probe == xa.NOT_AVAILABLE:
             missing.append(name)
@@ -131,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"udf": name, "error": probe})
             continue
         repeat = 1 if rows >= 50_000 else 3
-        udf_s, _ = best_of(repeat, lambda func=func, call=call: func(*call))
+        udf_s, _ = best_of(repeat, lambda func=func, call=call: (clear_cache(), func(*call)))  # cold
         base_name = "projection" if is_projection else "engines"
         base_s, _ = best_of(repeat, baselines[base_name])
         ratio = udf_s / base_s
