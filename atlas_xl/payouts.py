@@ -8,7 +8,8 @@ Rules:
 - On each of the client's payout days (daily / weekly / monthly, see `grid.payout_days`) a positive
   balance is paid out: the factoring share `factoring_withhold_rate` x balance (ROUND_HALF_UP, at most
   the outstanding advances) is withheld against the factoring subaccount and the rest is paid, unless
-  it is below `min_payout` - then nothing moves and the balance is carried forward.
+  it is below `min_payout` - then nothing moves and the balance is carried forward. When the share takes
+  the whole balance, it is withheld and nothing is transferred (NOTHING_TO_PAY on the payout date).
 - Before the payout date, only the standing blockers apply (blocked, KYC pending, invalid IBAN): the
   history does not re-evaluate past credit limits. On the payout date every reason is checked:
   BLOCKED, KYC_PENDING, INVALID_IBAN, LIMIT_BREACHED (exposure at or over the breach threshold, measured
@@ -77,7 +78,7 @@ def step_settlement(
         due = pay_days[:, day] & standing_ok & (balance > 0)
         keep_back = np.minimum(apply_rate(balance, withhold_ppm), outstanding)
         to_pay = balance - keep_back
-        pays = due & (to_pay >= minimum) & (to_pay > 0)
+        pays = due & (to_pay >= minimum)  # to_pay may be 0 when the factoring share takes it all
         paid[:, day] = np.where(pays, to_pay, 0)
         withheld[:, day] = np.where(pays, keep_back, 0)
         balance = balance - paid[:, day] - withheld[:, day]
@@ -113,17 +114,23 @@ def decide(
         BlockReason.LIMIT_BREACHED: limit_breached,
         BlockReason.NOT_PAYOUT_DAY: ~pay_days[:, -1],
         BlockReason.NEGATIVE_BALANCE: balance < 0,
-        BlockReason.NOTHING_TO_PAY: balance == 0,
+        # nothing left once the factoring share is withheld counts as nothing to pay, as on earlier days
+        BlockReason.NOTHING_TO_PAY: (balance == 0) | ((balance > 0) & (payable == 0)),
         BlockReason.BELOW_MINIMUM: (payable > 0) & (payable < minimum),
     }
     text = np.full(grid.n_clients, "", dtype=object)
+    others_clear = np.ones(grid.n_clients, dtype=bool)  # every reason but NOTHING_TO_PAY is absent
     for reason, flags in reasons.items():  # eight closed-set reasons, each applied to all clients
         text = np.where(flags, text + reason.value + "; ", text)
+        if reason != BlockReason.NOTHING_TO_PAY:
+            others_clear &= ~flags
     text = pd.Series(text, dtype=object).str.removesuffix("; ").to_numpy(dtype=object)
     ready = text == ""
     last = grid.n_days - 1
+    # the day's movement as on earlier payout days: a ready client is paid; when the factoring share
+    # takes the whole balance, the share is still withheld although there is nothing to transfer
     state.paid[:, last] = np.where(ready, payable, 0)
-    state.withheld[:, last] = np.where(ready, keep_back, 0)
+    state.withheld[:, last] = np.where(others_clear & (balance > 0) & (payable >= minimum), keep_back, 0)
     date_text = payout_date.isoformat()
     client_ids = clients["client_id"].to_numpy(dtype=object)
     return pd.DataFrame(

@@ -174,3 +174,16 @@ def test_no_float_amounts_in_engine_frames():
             if column.endswith("_cents"):
                 assert np.issubdtype(frame[column].dtype, np.integer), column
     assert isinstance(result.payouts, pd.DataFrame)
+
+
+def test_a_balance_wholly_withheld_is_repaid_but_not_transferred():
+    # 100 % withholding against a 1,000.00 advance: each day's 100.00 goes to the advance, nothing is paid
+    p = portfolio([client("C", factoring_withhold_rate_ppm=1_000_000)], daily_sales("C", MON, 3, 100_00),
+                  loans=[loan("F", "C", "factoring", 1_000_00, MON)])
+    result = run_engines(p, dt.date(2026, 4, 1))
+    assert result.ledger.amounts[Movement.FACTORING_WITHHOLD][0].tolist() == [100_00, 100_00, 100_00]
+    assert result.ledger.amounts[Movement.PAYOUT][0].tolist() == [0, 0, 0]
+    row = result.payouts.iloc[0]
+    # as-of 04-01: balance 100.00, withheld 100.00, payable 0.00 -> not in the run, but repaid
+    assert row["reasons"] == "NOTHING_TO_PAY" and row["amount_cents"] == 0 and row["withheld_cents"] == 100_00
+    assert result.balances.iloc[0]["factoring_cents"] == -1_000_00 + 300_00
