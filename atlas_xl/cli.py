@@ -58,17 +58,22 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _register_commands() -> None:
-    # Imported here so that each command module stays small and owns its options.
-    from atlas_xl import cli_dashboard, cli_data, cli_run  # noqa: F401
+def _register_commands() -> typer.Typer:
+    """Import the command modules (each owns its options) and return the app they registered on.
 
-    cli_data.register(app)
+    That is `atlas_xl.cli.app`, also when this file runs as `__main__` (python -m atlas_xl.cli).
+    """
+    from atlas_xl import cli, cli_dashboard, cli_data, cli_run  # noqa: F401
+
+    if not any(command.name == "example-data" for command in cli.app.registered_commands):
+        cli_data.register(cli.app)
+    return cli.app
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register_commands()
+    registered = _register_commands()
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = registered(args=argv, standalone_mode=False)
     except AtlasError as error:
         err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
         return exit_code_for(error)
