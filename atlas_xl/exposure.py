@@ -9,6 +9,8 @@ in ppm, rounded half up; a zero limit with any exposure is a BREACH (utilisation
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,11 @@ from atlas_xl.model import LimitStatus, Product
 from atlas_xl.money import apply_rate, format_eur
 from atlas_xl.settings import Settings
 
+ALERT_COLUMNS = [
+    "client_id", "name", "status", "reason", "exposure_cents", "credit_limit_cents", "utilization_ppm",
+    "factoring_outstanding_cents", "loan_outstanding_cents", "accrued_interest_cents", "negative_balance_cents",
+    "chargeback_risk_cents", "collateral_cents",
+]
 COMPONENTS = (
     "factoring_outstanding_cents",
     "loan_outstanding_cents",
@@ -90,42 +97,25 @@ def alerts(exposure: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Clients at WARNING or BREACH with the reason and the figures behind it, worst first."""
     flagged = exposure[exposure["status"] != LimitStatus.OK.value].copy()
     if flagged.empty:
-        return pd.DataFrame(
-            columns=[
-                "client_id",
-                "name",
-                "status",
-                "reason",
-                "exposure_cents",
-                "credit_limit_cents",
-                "utilization_ppm",
-            ]
-        )
+        return pd.DataFrame(columns=ALERT_COLUMNS)
 
     def describe(row: pd.Series) -> str:  # runs on flagged clients only (the few, not the portfolio)
         threshold = settings.breach_ppm if row["status"] == LimitStatus.BREACH.value else settings.warning_ppm
         if pd.isna(row["utilization_ppm"]):
             return f"exposure {format_eur(row['exposure_cents'])} against no credit limit"
         return (
-            f"exposure {format_eur(row['exposure_cents'])} is {row['utilization_ppm'] / 10_000:.1f} % of "
-            f"limit {format_eur(row['credit_limit_cents'])} (threshold {threshold / 10_000:.0f} %)"
+            f"exposure {format_eur(row['exposure_cents'])} is {_percent(row['utilization_ppm'], '0.1')} % of "
+            f"limit {format_eur(row['credit_limit_cents'])} (threshold {_percent(threshold, '1')} %)"
         )
 
     flagged["reason"] = flagged.apply(describe, axis=1)
     flagged["_rank"] = flagged["status"].map({LimitStatus.BREACH.value: 0, LimitStatus.WARNING.value: 1})
     flagged = flagged.sort_values(["_rank", "exposure_cents"], ascending=[True, False], kind="stable")
-    columns = [
-        "client_id",
-        "name",
-        "status",
-        "reason",
-        "exposure_cents",
-        "credit_limit_cents",
-        "utilization_ppm",
-        *COMPONENTS,
-        "collateral_cents",
-    ]
-    return flagged[columns].reset_index(drop=True)
+    return flagged[ALERT_COLUMNS].reset_index(drop=True)
+
+
+def _percent(ppm: int, step: str) -> Decimal:
+    return Decimal(int(ppm)).scaleb(-4).quantize(Decimal(step), rounding=ROUND_HALF_UP)
 
 
 def concentration(exposure: pd.DataFrame, top: int = 10) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""IBAN / BIC checks through schwifty: one reason text per account, or None when it is valid."""
+"""Per-client account checks for payout readiness: the same rules the SEPA writer enforces (`epc`)."""
 
 from __future__ import annotations
 
@@ -6,35 +6,25 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
+
+from atlas_xl.epc import check_iban
+from atlas_xl.errors import IbanError
 
 
 @lru_cache(maxsize=65536)
 def iban_problem(iban: object) -> str | None:
+    """None for an IBAN a SEPA file accepts (check digits, country format, SEPA zone), else the reason."""
     if iban is None or (isinstance(iban, float) and iban != iban) or not str(iban).strip():
         return "IBAN is missing"
     try:
-        IBAN(str(iban), validate_bban=True)
-    except SchwiftyException as error:
-        return f"IBAN {str(iban)!r} is invalid: {error}"
-    return None
-
-
-@lru_cache(maxsize=65536)
-def bic_problem(bic: object) -> str | None:
-    if bic is None or (isinstance(bic, float) and bic != bic) or not str(bic).strip():
-        return None  # optional for SEPA payments inside the EEA
-    try:
-        BIC(str(bic))
-    except SchwiftyException as error:
-        return f"BIC {str(bic)!r} is invalid: {error}"
+        check_iban(str(iban), "client")
+    except IbanError as error:
+        return str(error).removeprefix("client: ")
     return None
 
 
 def iban_problems(ibans: pd.Series | np.ndarray) -> np.ndarray:
-    """Per account: the problem text or '' (one schwifty check per distinct IBAN, cached)."""
+    """Per account: the problem text or '' (one check per distinct IBAN, cached)."""
     values = pd.Series(np.asarray(ibans, dtype=object))
-    unique = values.drop_duplicates()
-    problems = {value: (iban_problem(value) or "") for value in unique}
+    problems = {value: (iban_problem(value) or "") for value in values.drop_duplicates()}
     return values.map(problems).to_numpy(dtype=object)
