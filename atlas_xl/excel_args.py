@@ -91,6 +91,11 @@ def column_values(value: object, name: str) -> list[object]:
 
 
 # ---------------------------------------------------------------------------------------------- scalars
+def number_text(text: str, name: str, percent: bool = False) -> str:
+    """A typed text number in plain form ("1,234.56" -> "1234.56"; with percent "5%" -> "5")."""
+    return _number_text(text, name, percent)
+
+
 def _number_text(text: str, name: str, percent: bool = False) -> str:
     cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
     if percent and cleaned.endswith("%"):
@@ -332,6 +337,11 @@ def date_column(value: object, name: str, *, rows_offset: int = 1) -> np.ndarray
 
 
 # ---------------------------------------------------------------------------------------------- tables
+def header_name(text: object) -> str:
+    """A header cell as a column name: case-insensitive, spaces as "_" ("Client ID" -> "client_id")."""
+    return _header(text)
+
+
 def _header(text: object) -> str:
     return re.sub(r"\s+", "_", str(text).strip().lower()) if not is_blank(text) else ""
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import xlwings as xw
 
 from atlas_xl import __version__
 from atlas_xl import excel_args as xa
+from atlas_xl import excel_engine as xe
 from atlas_xl.calendar import next_banking_date
-from atlas_xl.model import DayCount, Frequency, RepaymentMethod
+from atlas_xl.errors import ArgumentError
+from atlas_xl.model import DayCount, Frequency, RepaymentMethod, ReserveKind
+from atlas_xl.settings import load_settings
 
 SCHEDULE_HEADER = ["Due date", "Opening", "Interest", "Principal", "Payment", "Closing"]
 PROJECTION_HEADER = ["Month", "Principal", "Interest", "Payment", "Outstanding"]
@@ -108,92 +112,152 @@ def projection_rows(result: Any) -> list[list[object]]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Placeholders: registered now (so the VBA wrappers and the workbook carry them), implemented when the
-# settlement-engine adapters land. Convert arguments with excel_args.table_frame(<range>, "<table>")
-# (clients / settlements / loans / reserve_terms), excel_args.date_arg, text_arg, choice and rate_ppm.
+# Settlement engines: client_ids is one cell (answer: one value) or a one-column / one-row range (answer:
+# a range of the same shape, ONE cached engine run for all of them; atlas_xl.excel_engine). Tables go
+# through the file loader's validation, so a cell shows the figure `atlas-xl run` reports for the data.
 # --------------------------------------------------------------------------------------------------
+RELEASES_HEADER = ["Release date", "Reserve", "Amount"]
+IDS = "a client id cell, or a column of ids (answers a column)"
+
+
+def _amounts(cents: Any) -> np.ndarray:
+    """Int cents -> euro numbers (int64 -> float64 is exact below 2**53; the division is correctly rounded,
+    so each value is the double nearest the exact decimal, as xa.excel_amount)."""
+    return np.asarray(cents, dtype=np.int64) / 100
+
+
+def _full_run(day_arg: tuple[Any, str], clients: Any, settlements: Any, loans: Any, reserve_terms: Any,
+              settings: Any = None) -> Any:
+    day = xa.date_arg(*day_arg)
+    return xe.portfolio_run(clients, settlements, loans, reserve_terms, day, settings or load_settings())
 
 
 @xw.func(category=CATEGORY)
+@xw.arg("client_ids", doc=IDS)
+@xw.arg("as_of", doc="the date of the balance")
+@xw.arg("settlements", ndim=2, doc=TABLE)
+@xw.arg("reserve_terms", ndim=2, doc=TABLE)
+@xw.arg("reserve", doc="rolling (default) or partner")
+@xa.excel_safe
+def ATLAS_RESERVE(client_ids: Any, as_of: Any, settlements: Any, reserve_terms: Any, reserve: Any = None) -> Any:
+    """Reserve balance (EUR) of a client at the end of a date (reserve: rolling (default) or partner)."""
+    kind = xa.choice(reserve, ReserveKind, "reserve", default=ReserveKind.ROLLING)
+    ids, shape = xe.client_cells(client_ids)
+    result = xe.reserve_run(settlements, reserve_terms, xa.date_arg(as_of, "as_of"), load_settings())
+    frame = result.reserves[result.reserves["reserve"] == kind.value]
+    return xe.per_client(frame, ids, _amounts(frame["balance_cents"]), shape, "settlements / reserve_terms")
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("client_id", doc="a client id cell")
+@xw.arg("as_of", doc="releases after this date are listed")
 @xw.arg("settlements", ndim=2, doc=TABLE)
 @xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xa.excel_safe
-def ATLAS_RESERVE(client_id: Any, as_of: Any, settlements: Any, reserve_terms: Any,
-                  reserve: Any = None) -> Any:
-    """Rolling-reserve balance of a client as of a date (reserve: rolling (default) or partner)."""
-    return xa.NOT_AVAILABLE  # PLACEHOLDER: settlement-engine adapter not written yet
+def ATLAS_RESERVE_RELEASES(client_id: Any, as_of: Any, settlements: Any, reserve_terms: Any) -> Any:
+    """Upcoming reserve releases of a client after a date (spills: Release date, Reserve, Amount)."""
+    client = xa.text_arg(client_id, "client_id")
+    result = xe.reserve_run(settlements, reserve_terms, xa.date_arg(as_of, "as_of"), load_settings())
+    if client not in set(result.reserves["client_id"]):
+        raise ArgumentError(f"client_id {client!r} is not in the settlements / reserve_terms tables")
+    rows = result.reserve_releases[result.reserve_releases["client_id"] == client]
+    dates = [xa.excel_date(d) for d in rows["release_date"]]
+    return [RELEASES_HEADER] + [list(r) for r in zip(dates, rows["reserve"].tolist(),
+                                                     _amounts(rows["amount_cents"]).tolist(), strict=True)]
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("settlements", ndim=2, doc=TABLE)
-@xw.arg("reserve_terms", ndim=2, doc=TABLE)
-@xa.excel_safe
-def ATLAS_RESERVE_RELEASES(client_id: Any, as_of: Any, settlements: Any, reserve_terms: Any,
-                           reserve: Any = None) -> Any:
-    """Upcoming reserve releases of a client after a date (spills: Release date, Amount)."""
-    return xa.NOT_AVAILABLE  # PLACEHOLDER
-
-
-@xw.func(category=CATEGORY)
+@xw.arg("client_ids", doc=IDS)
+@xw.arg("payout_date", doc="the payout date (the engines' as-of date)")
 @xw.arg("clients", ndim=2, doc=TABLE)
 @xw.arg("settlements", ndim=2, doc=TABLE)
-@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xw.arg("loans", ndim=2, doc=TABLE)
+@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xa.excel_safe
-def ATLAS_PAYOUT(client_id: Any, payout_date: Any, clients: Any, settlements: Any, reserve_terms: Any,
-                 loans: Any) -> Any:
-    """Amount payable to a client on a payout date (EUR)."""
-    return xa.NOT_AVAILABLE  # PLACEHOLDER
+def ATLAS_PAYOUT(client_ids: Any, payout_date: Any, clients: Any, settlements: Any, loans: Any,
+                 reserve_terms: Any) -> Any:
+    """Amount payable to a client on a payout date (EUR); paid only when ATLAS_READINESS is READY."""
+    ids, shape = xe.client_cells(client_ids)
+    payouts = _full_run((payout_date, "payout_date"), clients, settlements, loans, reserve_terms).payouts
+    return xe.per_client(payouts, ids, _amounts(payouts["amount_cents"]), shape)
 
 
 @xw.func(category=CATEGORY)
+@xw.arg("client_ids", doc=IDS)
+@xw.arg("payout_date", doc="the payout date (the engines' as-of date)")
 @xw.arg("clients", ndim=2, doc=TABLE)
 @xw.arg("settlements", ndim=2, doc=TABLE)
-@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xw.arg("loans", ndim=2, doc=TABLE)
+@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xa.excel_safe
-def ATLAS_READINESS(client_id: Any, payout_date: Any, clients: Any, settlements: Any, reserve_terms: Any,
-                    loans: Any) -> Any:
-    """READY, or the reasons blocking a client's payout on that date."""
-    return xa.NOT_AVAILABLE  # PLACEHOLDER
+def ATLAS_READINESS(client_ids: Any, payout_date: Any, clients: Any, settlements: Any, loans: Any,
+                    reserve_terms: Any) -> Any:
+    """READY, or the reasons ('; '-joined) blocking a client's payout on that date."""
+    ids, shape = xe.client_cells(client_ids)
+    payouts = _full_run((payout_date, "payout_date"), clients, settlements, loans, reserve_terms).payouts
+    text = np.where(payouts["ready"].to_numpy(dtype=bool), "READY", payouts["reasons"].to_numpy(dtype=object))
+    return xe.per_client(payouts, ids, text, shape)
 
 
 @xw.func(category=CATEGORY)
+@xw.arg("client_ids", doc=IDS)
+@xw.arg("as_of", doc="the date of the exposure (before that day's payout)")
 @xw.arg("clients", ndim=2, doc=TABLE)
 @xw.arg("settlements", ndim=2, doc=TABLE)
-@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xw.arg("loans", ndim=2, doc=TABLE)
+@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xa.excel_safe
-def ATLAS_EXPOSURE(client_id: Any, as_of: Any, clients: Any, settlements: Any, reserve_terms: Any,
-                   loans: Any) -> Any:
-    """Credit exposure of a client as of a date (EUR)."""
-    return xa.NOT_AVAILABLE  # PLACEHOLDER
+def ATLAS_EXPOSURE(client_ids: Any, as_of: Any, clients: Any, settlements: Any, loans: Any,
+                   reserve_terms: Any) -> Any:
+    """Credit exposure of a client as of a date (EUR), net of reserve collateral."""
+    ids, shape = xe.client_cells(client_ids)
+    exposure = _full_run((as_of, "as_of"), clients, settlements, loans, reserve_terms).exposure
+    return xe.per_client(exposure, ids, _amounts(exposure["exposure_cents"]), shape)
 
 
 @xw.func(category=CATEGORY)
+@xw.arg("client_ids", doc=IDS)
+@xw.arg("as_of", doc="the date of the exposure (before that day's payout)")
 @xw.arg("clients", ndim=2, doc=TABLE)
 @xw.arg("settlements", ndim=2, doc=TABLE)
-@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xw.arg("loans", ndim=2, doc=TABLE)
+@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xa.excel_safe
-def ATLAS_UTILIZATION(client_id: Any, as_of: Any, clients: Any, settlements: Any, reserve_terms: Any,
-                      loans: Any) -> Any:
-    """Exposure as a share of the client's credit limit (0.8 = 80 %)."""
-    return xa.NOT_AVAILABLE  # PLACEHOLDER
+def ATLAS_UTILIZATION(client_ids: Any, as_of: Any, clients: Any, settlements: Any, loans: Any,
+                      reserve_terms: Any) -> Any:
+    """Exposure as a share of the client's credit limit (0.8 = 80 %); blank when the limit is 0."""
+    ids, shape = xe.client_cells(client_ids)
+    exposure = _full_run((as_of, "as_of"), clients, settlements, loans, reserve_terms).exposure
+    ppm = exposure["utilization_ppm"]
+    known = ppm.notna().to_numpy()
+    values = np.full(len(ppm), "", dtype=object)  # no credit limit: blank, as in the report
+    # ppm / 1e6: the double nearest the exact 6-decimal fraction (as the report's percent cells)
+    values[known] = (ppm[known].to_numpy(dtype=np.int64) / 1_000_000).tolist()
+    return xe.per_client(exposure, ids, values, shape)
 
 
 @xw.func(category=CATEGORY)
+@xw.arg("client_ids", doc=IDS)
+@xw.arg("as_of", doc="the date of the exposure (before that day's payout)")
 @xw.arg("clients", ndim=2, doc=TABLE)
 @xw.arg("settlements", ndim=2, doc=TABLE)
-@xw.arg("reserve_terms", ndim=2, doc=TABLE)
 @xw.arg("loans", ndim=2, doc=TABLE)
+@xw.arg("reserve_terms", ndim=2, doc=TABLE)
+@xw.arg("warning", doc="utilisation share that is a WARNING (default 0.8)")
+@xw.arg("breach", doc="utilisation share that is a BREACH (default 1.0)")
 @xa.excel_safe
-def ATLAS_LIMIT_STATUS(client_id: Any, as_of: Any, clients: Any, settlements: Any, reserve_terms: Any,
-                       loans: Any, warning: Any = None, breach: Any = None) -> Any:
+def ATLAS_LIMIT_STATUS(client_ids: Any, as_of: Any, clients: Any, settlements: Any, loans: Any,
+                       reserve_terms: Any, warning: Any = None, breach: Any = None) -> Any:
     """OK, WARNING or BREACH: limit use against the warning / breach thresholds (default 0.8 / 1.0)."""
-    return xa.NOT_AVAILABLE  # PLACEHOLDER
+    base = load_settings()
+    settings = xe.settings_with(
+        base,
+        xa.rate_ppm(warning, "warning", low=1, high=None, default=base.warning_ppm),
+        xa.rate_ppm(breach, "breach", low=1, high=None, default=base.breach_ppm),
+    )
+    ids, shape = xe.client_cells(client_ids)
+    exposure = _full_run((as_of, "as_of"), clients, settlements, loans, reserve_terms, settings).exposure
+    return xe.per_client(exposure, ids, exposure["status"].to_numpy(dtype=object), shape)
 
 
-PLACEHOLDERS = ("ATLAS_RESERVE", "ATLAS_RESERVE_RELEASES", "ATLAS_PAYOUT", "ATLAS_READINESS",
-                "ATLAS_EXPOSURE", "ATLAS_UTILIZATION", "ATLAS_LIMIT_STATUS")
 UDF_NAMES = tuple(sorted(name for name in globals() if name.startswith("ATLAS_")))

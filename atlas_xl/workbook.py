@@ -240,21 +240,25 @@ def _table_sheet(book: xlsxwriter.Workbook, f: _Formats, table: str, cells: list
 
 
 ALL = {t: f"{TABLE_SHEETS[t]}[#All]" for t in TABLE_SHEETS}
-FOUR = f"{ALL['clients']}, {ALL['settlements']}, {ALL['reserve_terms']}, {ALL['loans']}"
+FOUR = f"{ALL['clients']}, {ALL['settlements']}, {ALL['loans']}, {ALL['reserve_terms']}"
 
 
 def _per_client_sheet(book: xlsxwriter.Workbook, f: _Formats, name: str, tables: dict[str, list[list[object]]],
                       columns: Sequence[tuple[str, str, Callable[..., object], Any]]) -> Worksheet:
-    """One row per client; each column an ATLAS_* formula (text) and the same function for its cached value."""
+    """One row per client; each column an ATLAS_* formula per row, its cached values from ONE call of the
+    same function with the whole id column (what a column of those formulas computes, engine run once)."""
     ws = book.add_worksheet(name)
     ws.write_string(0, 0, "client_id", f.header)
     for c, (title, _formula, _func, _fmt) in enumerate(columns, start=1):
         ws.write_string(0, c, title, f.header)
-    client_ids = [row[0] for row in tables["clients"][1:]]
+    client_ids = [str(row[0]) for row in tables["clients"][1:]]
     for r, client in enumerate(client_ids, start=1):
-        ws.write_string(r, 0, str(client))
-        for c, (_title, formula, func, fmt) in enumerate(columns, start=1):
-            write_formula(ws, r, c, formula.format(row=r + 1), func(str(client)), fmt)
+        ws.write_string(r, 0, client)
+    for c, (_title, formula, func, fmt) in enumerate(columns, start=1):
+        results = func([[client] for client in client_ids]) if client_ids else []
+        for r in range(1, len(client_ids) + 1):
+            cached = results[r - 1][0] if isinstance(results, list) else results  # a message: every row
+            write_formula(ws, r, c, formula.format(row=r + 1), cached, fmt)
     ws.set_column(0, 0, 16)
     ws.set_column(1, len(columns), 18)
     ws.freeze_panes(1, 1)
@@ -333,9 +337,9 @@ def _computed_sheets(book: xlsxwriter.Workbook, f: _Formats, tables: dict[str, l
     c, s, r, lo = tables["clients"], tables["settlements"], tables["reserve_terms"], tables["loans"]
     _per_client_sheet(book, f, "Payouts", tables, [
         ("Payable", f"=ATLAS_PAYOUT(A{{row}}, AsOfDate, {FOUR})",
-         lambda cid: udfs.ATLAS_PAYOUT(cid, as_of, c, s, r, lo), f.money),
+         lambda cid: udfs.ATLAS_PAYOUT(cid, as_of, c, s, lo, r), f.money),
         ("Readiness", f"=ATLAS_READINESS(A{{row}}, AsOfDate, {FOUR})",
-         lambda cid: udfs.ATLAS_READINESS(cid, as_of, c, s, r, lo), None),
+         lambda cid: udfs.ATLAS_READINESS(cid, as_of, c, s, lo, r), None),
     ])
     reserves = f"{ALL['settlements']}, {ALL['reserve_terms']}"
     _per_client_sheet(book, f, "Reserves", tables, [
@@ -346,11 +350,11 @@ def _computed_sheets(book: xlsxwriter.Workbook, f: _Formats, tables: dict[str, l
     ])
     ws = _per_client_sheet(book, f, "Exposure", tables, [
         ("Exposure", f"=ATLAS_EXPOSURE(A{{row}}, AsOfDate, {FOUR})",
-         lambda cid: udfs.ATLAS_EXPOSURE(cid, as_of, c, s, r, lo), f.money),
+         lambda cid: udfs.ATLAS_EXPOSURE(cid, as_of, c, s, lo, r), f.money),
         ("Utilization", f"=ATLAS_UTILIZATION(A{{row}}, AsOfDate, {FOUR})",
-         lambda cid: udfs.ATLAS_UTILIZATION(cid, as_of, c, s, r, lo), f.percent),
+         lambda cid: udfs.ATLAS_UTILIZATION(cid, as_of, c, s, lo, r), f.percent),
         ("Limit status", f"=ATLAS_LIMIT_STATUS(A{{row}}, AsOfDate, {FOUR}, WarningThreshold, BreachThreshold)",
-         lambda cid: udfs.ATLAS_LIMIT_STATUS(cid, as_of, c, s, r, lo, warning, breach), None),
+         lambda cid: udfs.ATLAS_LIMIT_STATUS(cid, as_of, c, s, lo, r, warning, breach), None),
     ])
     last = max(len(c) - 1, 1)
     for word, fmt in (("WARNING", f.warning), ("BREACH", f.breach)):

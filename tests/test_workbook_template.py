@@ -77,7 +77,15 @@ def test_cached_values_are_the_functions_results(built: Path) -> None:
     assert header == udfs.SCHEDULE_HEADER
     first = [schedule.cell(12, c).value for c in range(1, 7)]
     assert first == expected[1]
-    assert values["Payouts"]["B2"].value == "#ATLAS! not available yet"  # placeholder until implemented
+    payouts = formulas["Payouts"]
+    assert payouts["B2"].value.startswith("=ATLAS_PAYOUT(A2, AsOfDate, Clients[#All]")
+    tables = {name: [list(r) for r in formulas[sheet].iter_rows(values_only=True)]
+              for name, sheet in TABLE_SHEETS.items()}
+    as_of = formulas["Dashboard"]["B4"].value
+    expected_payout = udfs.ATLAS_PAYOUT(payouts["A2"].value, as_of, tables["clients"], tables["settlements"],
+                                        tables["loans"], tables["reserve_terms"])
+    assert isinstance(expected_payout, float) and values["Payouts"]["B2"].value == expected_payout
+    assert values["Payouts"]["C2"].value == "READY"  # C00001 is paid on the example as-of date
     assert values["Dashboard"]["B10"].value == udfs.ATLAS_VERSION()
 
 
