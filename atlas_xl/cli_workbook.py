@@ -1,4 +1,4 @@
-"""CLI for the Excel front: `atlas-xl workbook build [--data PATH] --out FILE`."""
+"""CLI for the Excel front: `atlas-xl workbook build [--data PATH] --out FILE`, `atlas-xl workbook refresh FILE`."""
 
 from __future__ import annotations
 
@@ -22,3 +22,19 @@ def build(
 
     written = build_workbook(out, data, load_settings())
     typer.echo(f"wrote {written}")
+
+
+@workbook_app.command("refresh")
+def refresh(
+    file: Annotated[Path, typer.Argument(help="The operations workbook (.xlsm) to refresh in place.")],
+    data: Annotated[Path | None, typer.Option("--data", help="First load this CSV folder or .xlsx into the "
+                                              "workbook's tables (the Load data button).")] = None,
+) -> None:
+    """Headless Refresh all (and optionally Load data): the buttons' macros on a saved file, no Excel needed.
+
+    The file is replaced atomically and only when everything succeeded."""
+    from atlas_xl.macros import FileBook, load_data, refresh_all
+
+    if data is not None:
+        typer.echo(load_data(FileBook(file), data))
+    typer.echo(refresh_all(FileBook(file)))

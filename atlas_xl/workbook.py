@@ -64,7 +64,8 @@ BUTTONS = (
     Button("Generate SEPA", "AtlasGenerateSepa", "generate_sepa"),
     Button("Export report", "AtlasExportReport", "export_report"),
 )
-NAMED_CELLS = {"AsOfDate": "$B$4", "WarningThreshold": "$B$5", "BreachThreshold": "$B$6", "Status": "$B$8"}
+NAMED_CELLS = {"AsOfDate": "$B$4", "WarningThreshold": "$B$5", "BreachThreshold": "$B$6", "PayoutRun": "$B$7",
+               "Status": "$B$8"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,6 +317,8 @@ def _dashboard(book: xlsxwriter.Workbook, f: _Formats, as_of: dt.datetime, warni
     for r, (label, value, fmt) in enumerate(labels, start=3):
         ws.write_string(r, 0, label, f.bold)
         write_cell(ws, r, 1, value, fmt)
+    ws.write_string(6, 0, "Payout run", f.bold)
+    ws.write_blank(6, 1, None, f.input)  # set by Propose run; Approve run and Generate SEPA act on it
     ws.write_string(7, 0, "Status", f.bold)
     ws.write_string(7, 1, "Built by atlas-xl workbook build; press Refresh all after loading data.")
     ws.write_string(9, 0, "Atlas version", f.bold)
@@ -391,8 +394,10 @@ def _schedules_sheet(book: xlsxwriter.Workbook, f: _Formats, loans: list[list[ob
 
 def _config_sheet(book: xlsxwriter.Workbook, f: _Formats) -> None:
     ws = book.add_worksheet("xlwings.conf")
+    # xlwings' own keys, then the macros' (atlas_xl.macros): blank = ATLAS_DB_URL / the workbook's folder
     settings = [("UDF Modules", UDF_MODULE), ("Use UDF Server", "False"), ("Show Console", "False"),
-                ("Debug UDFs", "False")]
+                ("Debug UDFs", "False"), ("Atlas Data Path", ""), ("Atlas DB URL", ""),
+                ("Atlas Output Folder", "")]
     for r, (key, value) in enumerate(settings):
         ws.write_string(r, 0, key)
         ws.write_string(r, 1, value)

@@ -1,0 +1,216 @@
+"""The buttons' macros through the openpyxl implementation (FileBook): each changes what it should, a second
+click gives the same state, and a failure leaves the file byte-identical."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from atlas_xl import excel_engine as xe
+from atlas_xl import macros, udfs
+from atlas_xl.cli import main
+from atlas_xl.errors import AtlasError, ConfigError, LoadError, PermissionDenied, WorkflowError
+from atlas_xl.generator import generate_portfolio, write_csv
+from atlas_xl.loader import load_portfolio
+from atlas_xl.store import open_store
+from atlas_xl.workbook import TABLE_SHEETS, raw_tables
+from atlas_xl.workflow import add_user, list_runs
+
+
+@pytest.fixture
+def book_path(tmp_path: Path, repo_root: Path) -> Path:
+    path = tmp_path / "ops.xlsm"
+    shutil.copy(repo_root / "workbook_templates" / "atlas_operations.xlsm", path)
+    xe.CACHE.clear()
+    return path
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'atlas.db'}"
+    monkeypatch.setenv("ATLAS_DB_URL", url)
+    store = open_store(url)
+    add_user(store, None, "admin", "admin")
+    for name, role in (("olga", "operations"), ("fred", "finance"), ("fiona", "finance")):
+        add_user(store, "admin", name, role)
+    return url
+
+
+def as_user(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser() reads these first
+        monkeypatch.setenv(var, name)
+
+
+def state(path: Path) -> dict[str, object]:
+    """Everything a user sees: every sheet's cells, the tables' ranges and the named cells."""
+    book = openpyxl.load_workbook(path, keep_vba=True)
+
+    def shown(value: object) -> object:  # an ArrayFormula compares by identity: compare its text and range
+        return (value.text, value.ref) if hasattr(value, "text") and hasattr(value, "ref") else value
+
+    return {
+        "cells": {ws.title: [[shown(c.value) for c in row] for row in ws.iter_rows()] for ws in book},
+        "tables": {ws.title: {n: ws.tables[n].ref for n in ws.tables} for ws in book},
+        "names": {n: d.attr_text for n, d in book.defined_names.items()},
+    }
+
+
+def cell(path: Path, name: str) -> object:
+    book = openpyxl.load_workbook(path)
+    sheet, ref = next(iter(book.defined_names[name].destinations))
+    return book[sheet][ref.replace("$", "")].value
+
+
+def sheet_rows(path: Path, sheet: str) -> list[list[object]]:
+    return [list(r) for r in openpyxl.load_workbook(path)[sheet].iter_rows(values_only=True)]
+
+
+# ---------------------------------------------------------------------------------------------- load data
+def test_load_data_replaces_the_tables_and_is_idempotent(book_path: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_csv(generate_portfolio(clients=30, days=5, seed=5, hostile=True), data)
+    portfolio = load_portfolio(data)
+    message = macros.load_data(macros.FileBook(book_path), data)
+    assert message.startswith("Loaded 30 clients, 150 settlements") and cell(book_path, "Status") == message
+    expected = raw_tables(portfolio)
+    for table, sheet in TABLE_SHEETS.items():
+        rows = sheet_rows(book_path, sheet)
+        assert rows == expected[table] or (len(expected[table]) == 1 and rows[0] == expected[table][0])
+        ref = openpyxl.load_workbook(book_path)[sheet].tables[sheet].ref
+        assert ref.endswith(str(max(len(expected[table]), 2)))  # shrunk from the 40-client template
+    assert cell(book_path, "AsOfDate") == portfolio.last_date.to_pydatetime()
+    # the generator's hostile names are shown as typed and stored as text, never as formulas
+    names = openpyxl.load_workbook(book_path)["Clients"]["B"][1:]
+    hostile = [c for c in names if str(c.value).startswith(("=", "+", "-", "@"))]
+    assert hostile and all(c.data_type == "s" for c in hostile)
+    first = state(book_path)
+    assert macros.load_data(macros.FileBook(book_path), data) == message
+    assert state(book_path) == first
+
+
+def test_load_data_failure_leaves_the_file_byte_identical(book_path: Path, tmp_path: Path) -> None:
+    before = book_path.read_bytes()
+    with pytest.raises(LoadError):
+        macros.load_data(macros.FileBook(book_path), tmp_path / "missing")
+    bad = tmp_path / "bad"
+    write_csv(generate_portfolio(clients=3, days=5), bad)
+    text = (bad / "settlements.csv").read_text().splitlines()
+    text[1] = text[1].replace(",EUR,", ",EUR,-")  # a negative sales amount: refused by the loader
+    (bad / "settlements.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(LoadError, match="sales"):
+        macros.load_data(macros.FileBook(book_path), bad)
+    with pytest.raises(ConfigError, match="Atlas Data Path"):
+        macros.load_data(macros.FileBook(book_path))  # nothing configured
+    assert book_path.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------------------------- refresh
+def test_refresh_all_writes_the_functions_figures_and_is_idempotent(book_path: Path) -> None:
+    book = openpyxl.load_workbook(book_path, keep_vba=True)
+    ws = book["Settlements"]
+    ws["D2"].value = ws["D2"].value + 1000  # C00001's first day: more sales, so its figures move
+    book.save(book_path)
+    message = macros.refresh_all(macros.FileBook(book_path))
+    assert message.startswith("Refreshed 40 clients as of 2026-11-23")
+    t = {table: sheet_rows(book_path, sheet) for table, sheet in TABLE_SHEETS.items()}
+    as_of = cell(book_path, "AsOfDate")
+    payouts = sheet_rows(book_path, "Payouts")
+    assert payouts[0] == ["client_id", "Payable", "Readiness"]
+    ids = [[r[0]] for r in payouts[1:]]
+    four = (t["clients"], t["settlements"], t["loans"], t["reserve_terms"])
+    assert [[r[1]] for r in payouts[1:]] == udfs.ATLAS_PAYOUT(ids, as_of, *four)
+    assert [[r[2]] for r in payouts[1:]] == udfs.ATLAS_READINESS(ids, as_of, *four)
+    exposure = sheet_rows(book_path, "Exposure")
+    assert [[r[3]] for r in exposure[1:]] == udfs.ATLAS_LIMIT_STATUS(ids, as_of, *four, 0.8, 1.0)
+    reserves = sheet_rows(book_path, "Reserves")
+    assert [[r[1]] for r in reserves[1:]] == udfs.ATLAS_RESERVE(ids, as_of, t["settlements"], t["reserve_terms"])
+    first = state(book_path)
+    assert macros.refresh_all(macros.FileBook(book_path)) == message
+    assert state(book_path) == first
+
+
+def test_refresh_all_failure_leaves_the_file_byte_identical(book_path: Path) -> None:
+    book = openpyxl.load_workbook(book_path, keep_vba=True)
+    book["ReserveTerms"]["D2"].value = -3  # hold_days < 0
+    book.save(book_path)
+    before = book_path.read_bytes()
+    with pytest.raises(AtlasError, match="hold_days"):
+        macros.refresh_all(macros.FileBook(book_path))
+    assert book_path.read_bytes() == before
+
+
+def test_cli_refresh(book_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["workbook", "refresh", str(book_path)]) == 0
+    assert "Refreshed 40 clients" in capsys.readouterr().out
+    missing = tmp_path / "nope.xlsm"
+    assert main(["workbook", "refresh", str(missing)]) == 2 and not missing.exists()
+    book = openpyxl.load_workbook(book_path, keep_vba=True)
+    book["Dashboard"]["B4"].value = "not a date"
+    book.save(book_path)
+    before = book_path.read_bytes()
+    assert main(["workbook", "refresh", str(book_path)]) == 2
+    assert "AsOfDate 'not a date' is not a date" in capsys.readouterr().err
+    assert book_path.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------------------------- payout run
+def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    as_user(monkeypatch, "olga")
+    proposed = macros.propose_run(macros.FileBook(book_path))
+    # the example data pays 23 clients EUR 150,487.40 on 2026-11-23 (>= 100,000.00: two approvals)
+    assert proposed == ("Run R1 for 2026-11-23 proposed: 23 payouts, EUR 150,487.40, status proposed "
+                        "(0/2 approvals).")
+    assert cell(book_path, "PayoutRun") == "R1" and cell(book_path, "Status") == proposed
+    after_propose = state(book_path)
+    assert macros.propose_run(macros.FileBook(book_path)) == proposed  # second click: no new run
+    assert state(book_path) == after_propose
+    store = open_store(store_url)
+    assert [r.ref for r in list_runs(store, "olga")] == ["R1"]
+
+    before = book_path.read_bytes()
+    with pytest.raises(PermissionDenied, match=r"role operations\) may not approve"):
+        macros.approve_run(macros.FileBook(book_path))  # the proposer's role may not approve
+    as_user(monkeypatch, "mallory")
+    with pytest.raises(PermissionDenied, match="unknown user 'mallory'"):
+        macros.approve_run(macros.FileBook(book_path))
+    as_user(monkeypatch, "fred")
+    with pytest.raises(WorkflowError, match="only an approved run can be executed"):
+        macros.generate_sepa(macros.FileBook(book_path))
+    assert book_path.read_bytes() == before  # every refusal left the file as it was
+
+    once = macros.approve_run(macros.FileBook(book_path))
+    assert once.endswith("approved by fred: 23 payouts, EUR 150,487.40, status proposed (1/2 approvals).")
+    assert macros.approve_run(macros.FileBook(book_path)) == once  # fred's second click: same state
+    as_user(monkeypatch, "fiona")
+    assert macros.approve_run(macros.FileBook(book_path)).endswith("status approved (2/2 approvals).")
+
+    sepa = macros.generate_sepa(macros.FileBook(book_path))
+    assert sepa.startswith("SEPA file for run R1: ")
+    files = sorted(p.name for p in (book_path.parent / "atlas-output").iterdir())
+    assert macros.generate_sepa(macros.FileBook(book_path)) == sepa  # exactly once: the same file
+    assert sorted(p.name for p in (book_path.parent / "atlas-output").iterdir()) == files
+    assert [r.status for r in list_runs(store, "fiona")] == ["executed"]
+
+    report = macros.export_report(macros.FileBook(book_path))
+    assert report.startswith("Report as of 2026-11-23 written to atlas-report-2026-11-23.xlsx")
+    written = openpyxl.load_workbook(book_path.parent / "atlas-output" / "atlas-report-2026-11-23.xlsx")
+    kpis = {r[0]: r[1] for r in written["Dashboard"].iter_rows(values_only=True) if r and r[0]}
+    assert kpis["Total to pay (EUR)"] == 150487.40
+    assert macros.export_report(macros.FileBook(book_path)) == report
+
+
+def test_db_url_from_the_config_sheet(book_path: Path, store_url: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "other.db"
+    book = openpyxl.load_workbook(book_path, keep_vba=True)
+    conf = book["xlwings.conf"]
+    row = next(r for r in conf.iter_rows() if r[0].value == "Atlas DB URL")
+    row[1].value = f"sqlite:///{other}"
+    book.save(book_path)
+    as_user(monkeypatch, "olga")  # known in ATLAS_DB_URL's store, not in the sheet's (empty) store
+    with pytest.raises(PermissionDenied, match="unknown user 'olga'"):
+        macros.propose_run(macros.FileBook(book_path))
+    assert other.exists()
