@@ -320,7 +320,8 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
             BlockReason.LIMIT_BREACHED: breach,
             BlockReason.NOT_PAYOUT_DAY: not is_payout_day(as_of, frequency),
             BlockReason.NEGATIVE_BALANCE: balance < 0,
-            BlockReason.NOTHING_TO_PAY: balance == 0,
+            # a balance the factoring share takes whole leaves nothing to transfer
+            BlockReason.NOTHING_TO_PAY: balance == 0 or (balance > 0 and payable == 0),
             BlockReason.BELOW_MINIMUM: ZERO < payable < minimum,
         }
         reasons = [reason.value for reason in REASON_ORDER if flags[reason]]
@@ -332,6 +333,9 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
         if ready:  # the payout of the day is made once it is ready
             paid[-1], withheld[-1] = payable, keep_back
             balances[-1] = balance - payable - keep_back
+        elif reasons == [BlockReason.NOTHING_TO_PAY.value] and balance > 0 and payable >= minimum:
+            withheld[-1] = keep_back  # as on earlier payout days: the share is withheld, nothing is paid
+            balances[-1] = balance - keep_back
 
         rolling, partner = reserves["rolling"], reserves["partner"]
         daily["client_id"] += [cid] * len(days)
