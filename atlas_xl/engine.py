@@ -11,7 +11,7 @@ import pandas as pd
 from atlas_xl import exposure as exposure_engine
 from atlas_xl import schedules
 from atlas_xl.errors import DateError
-from atlas_xl.grid import DayGrid, build_grid, dense, payout_days
+from atlas_xl.grid import DayGrid, build_grid, dense, dense_columns, payout_days
 from atlas_xl.ledger import Ledger, Movement
 from atlas_xl.model import LimitStatus, Portfolio, Product, ReserveKind
 from atlas_xl.payouts import decide, step_settlement
@@ -74,10 +74,9 @@ def run_engines(
     settlements = portfolio.settlements
     grid = build_grid(clients["client_id"], settlements, np.datetime64(as_of, "D"))
 
-    sales = dense(grid, settlements, "sales_cents")
-    refunds = dense(grid, settlements, "refunds_cents")
-    chargebacks = dense(grid, settlements, "chargebacks_cents")
-    fees = dense(grid, settlements, "fees_cents")
+    amounts = dense_columns(grid, settlements, ["sales_cents", "refunds_cents", "chargebacks_cents", "fees_cents"])
+    sales, refunds = amounts["sales_cents"], amounts["refunds_cents"]
+    chargebacks, fees = amounts["chargebacks_cents"], amounts["fees_cents"]
     first_day = first_data_day(grid, settlements)
     flows = {
         kind: simulate_reserve(

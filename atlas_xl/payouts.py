@@ -43,6 +43,7 @@ class PayoutState:
     factoring_before: np.ndarray  # per client: factoring outstanding before the payout (>= 0)
     standing_ok: np.ndarray  # not blocked, KYC verified, IBAN valid
     iban_problem: np.ndarray  # '' or the reason text
+    blockers: dict[BlockReason, np.ndarray]  # the standing blockers, checked once
 
 
 def standing_blockers(clients: pd.DataFrame) -> dict[BlockReason, np.ndarray]:
@@ -64,28 +65,31 @@ def step_settlement(
     )
     withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
     minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)
-    paid = np.zeros((n, days), dtype=np.int64)
-    withheld = np.zeros((n, days), dtype=np.int64)
+    # [day, client] working layout: each day's slice is contiguous; transposed back at the end
+    flow_by_day = np.ascontiguousarray(net_flow.T)
+    advances_by_day = np.ascontiguousarray(advances.T)
+    pay_days_by_day = np.ascontiguousarray(pay_days.T)
+    paid = np.zeros((days, n), dtype=np.int64)
+    withheld = np.zeros((days, n), dtype=np.int64)
     balance = np.zeros(n, dtype=np.int64)
     outstanding = np.zeros(n, dtype=np.int64)
     carried = balance
     for day in range(days):  # a step over days; every operation is across all clients
         carried = balance
-        balance = balance + net_flow[:, day]
-        outstanding = outstanding + advances[:, day]
+        balance = balance + flow_by_day[day]
+        outstanding = outstanding + advances_by_day[day]
         if day == days - 1:
             break
-        due = pay_days[:, day] & standing_ok & (balance > 0)
+        due = pay_days_by_day[day] & standing_ok & (balance > 0)
         keep_back = np.minimum(apply_rate(balance, withhold_ppm), outstanding)
         to_pay = balance - keep_back
         pays = due & (to_pay >= minimum)  # to_pay may be 0 when the factoring share takes it all
-        paid[:, day] = np.where(pays, to_pay, 0)
-        withheld[:, day] = np.where(pays, keep_back, 0)
-        balance = balance - paid[:, day] - withheld[:, day]
-        outstanding = outstanding - withheld[:, day]
-    iban = iban_problems(clients["iban"])
-    return PayoutState(paid, withheld, balance, carried, outstanding, standing_ok, iban)
-
+        paid[day] = np.where(pays, to_pay, 0)
+        withheld[day] = np.where(pays, keep_back, 0)
+        balance = balance - paid[day] - withheld[day]
+        outstanding = outstanding - withheld[day]
+    iban = iban_problems(clients["iban"])  # cached per IBAN: the same check standing_blockers made
+    return PayoutState(paid.T, withheld.T, balance, carried, outstanding, standing_ok, iban, blockers)
 
 def decide(
     grid: DayGrid,
@@ -101,7 +105,7 @@ def decide(
     Fills the last day of `state.paid` / `state.withheld` for the ready clients (the ledger shows the
     payout of the day as made once it is ready).
     """
-    blockers = standing_blockers(clients)
+    blockers = state.blockers
     balance = state.balance_before
     withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
     minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)

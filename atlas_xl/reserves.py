@@ -98,36 +98,36 @@ def simulate_reserve(
 ) -> ReserveFlows:
     """Run one reserve kind over the grid. `first_day[c]` is the client's first data day (fixed reserve)."""
     n, days = grid.n_clients, grid.n_days
-    raw_hold = np.where(terms.has[:, None], apply_rate(sales, terms.rate_ppm[:, None]), 0)
-    release_at = release_day_index(grid, terms)
+    # the day loop works on [day, client] arrays so each day's slice is contiguous; results are transposed back
+    raw_hold = np.ascontiguousarray(np.where(terms.has[:, None], apply_rate(sales, terms.rate_ppm[:, None]), 0).T)
+    release_at = np.ascontiguousarray(release_day_index(grid, terms).T)
     width = max(int(release_at.max(initial=0)) + 1, days + 1)  # at least one future day
-    due = np.zeros((n, width), dtype=np.int64)
-    held = np.zeros((n, days), dtype=np.int64)
-    fixed = np.zeros((n, days), dtype=np.int64)
-    released = np.zeros((n, days), dtype=np.int64)
-    balance = np.zeros((n, days), dtype=np.int64)
+    due = np.zeros((width, n), dtype=np.int64)
+    held = np.zeros((days, n), dtype=np.int64)
+    fixed = np.zeros((days, n), dtype=np.int64)
+    released = np.zeros((days, n), dtype=np.int64)
+    balance = np.zeros((days, n), dtype=np.int64)
     has_fixed = terms.has & (terms.fixed_cents > 0) & (first_day >= 0)
-    fixed[has_fixed, first_day[has_fixed]] = terms.fixed_cents[has_fixed]
+    fixed[first_day[has_fixed], has_fixed.nonzero()[0]] = terms.fixed_cents[has_fixed]
     capped = terms.cap_cents != NO_CAP
-    rows = np.arange(n)
+    clients = np.arange(n)
     running = np.zeros(n, dtype=np.int64)
     deferred = np.zeros(n, dtype=np.int64)
     for day in range(days):  # a step over days; every operation is across all clients
-        hold = raw_hold[:, day]
-        hold = np.where(
-            capped, np.minimum(hold, np.maximum(terms.cap_cents - running - fixed[:, day], 0)), hold
-        )
-        running = running + hold + fixed[:, day]
-        due[rows, release_at[:, day]] += hold
+        hold = raw_hold[day]
+        hold = np.where(capped, np.minimum(hold, np.maximum(terms.cap_cents - running - fixed[day], 0)), hold)
+        running = running + hold + fixed[day]
+        due[release_at[day], clients] += hold
         releasable = np.maximum(running - terms.min_cents, 0)
-        wanted = due[:, day] + deferred
+        wanted = due[day] + deferred
         release = np.minimum(wanted, releasable)
         deferred = wanted - release
         running = running - release
-        held[:, day] = hold + fixed[:, day]
-        released[:, day] = release
-        balance[:, day] = running
-    future_due = due[:, days:]
+        held[day] = hold + fixed[day]
+        released[day] = release
+        balance[day] = running
+    held, fixed, released, balance = held.T, fixed.T, released.T, balance.T
+    future_due = due[days:].T
     return ReserveFlows(kind, held, fixed, released, balance, deferred, future_due)
 
 
