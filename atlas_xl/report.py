@@ -220,6 +220,22 @@ REFUSED_COLUMNS = [
 ]
 
 
+RELEASE_DETAIL_LIMIT = 100_000
+
+
+def releases_for_sheet(releases: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Upcoming releases one row per client, reserve and day; past RELEASE_DETAIL_LIMIT rows, per month."""
+    note = "Scheduled releases after the as-of date, rolled to TARGET2 banking days."
+    if len(releases) <= RELEASE_DETAIL_LIMIT:
+        return releases, note
+    monthly = releases.assign(release_date=releases["release_date"].dt.to_period("M").dt.to_timestamp())
+    monthly = (monthly.groupby(["release_date", "client_id", "reserve"], as_index=False, sort=True)["amount_cents"]
+               .sum())
+    return monthly, (f"{note} {len(releases):,} daily rows are more than a sheet should hold: totalled per client, "
+                     f"reserve and month (Release date = the month's first day); the daily detail is in the "
+                     f"HTML dashboard and =ATLAS_RESERVE_RELEASES().")
+
+
 def write_dashboard(writer: ReportWriter, result: EngineResult, source: str) -> WriteOnlyWorksheet:
     ws = writer.book.create_sheet("Dashboard")
     ws.column_dimensions["A"].width = 40
@@ -248,8 +264,8 @@ def write_report(result: EngineResult, path: Path, source: str) -> Path:
     writer.table("Exposure", result.exposure, EXPOSURE_COLUMNS, status_column="status")
     writer.table("Alerts", result.alerts, ALERT_COLUMNS, status_column="status")
     writer.table("Reserves", result.reserves, RESERVE_COLUMNS)
-    writer.table("Reserve releases", result.reserve_releases, RELEASE_COLUMNS,
-                 note="Scheduled releases after the as-of date, rolled to TARGET2 banking days.")
+    releases, release_note = releases_for_sheet(result.reserve_releases)
+    writer.table("Reserve releases", releases, RELEASE_COLUMNS, note=release_note)
     writer.table("Balances", result.balances, BALANCE_COLUMNS,
                  note="Subaccount balances after the as-of date's payouts (client's view).")
     writer.table("Client drill-down", result.ledger.drilldown(), DRILLDOWN_COLUMNS,

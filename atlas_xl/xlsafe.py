@@ -37,9 +37,11 @@ def set_value(cell: Cell | WriteOnlyCell, value: Any) -> None:
 
 def safe_cell(ws: Worksheet, value: Any) -> WriteOnlyCell:
     """A write-only cell holding `value` safely (for write-only worksheets)."""
-    cell = WriteOnlyCell(ws)
-    set_value(cell, value)
-    return cell
+    if isinstance(value, str):
+        cell = WriteOnlyCell(ws)
+        set_text(cell, value)
+        return cell
+    return WriteOnlyCell(ws, value)  # numbers, dates, None: bound once
 
 
 def csv_safe(text: str) -> str:
