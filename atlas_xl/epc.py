@@ -49,7 +49,10 @@ def transliterate(text: str | None) -> str:
     """Map any text into the EPC basic character set; spaces collapsed, ends trimmed (may return '')."""
     if text is None:
         return ""
-    mapped = str(text).translate(_TABLE)
+    text = str(text)
+    if text.isascii():  # the common case: no accents to decompose, only characters to drop or map
+        return _SPACES_RE.sub(" ", _NOT_EPC_RE.sub(" ", text.translate(_TABLE))).strip()
+    mapped = text.translate(_TABLE)
     decomposed = unicodedata.normalize("NFKD", mapped)
     # drop the combining accents NFKD split off (é -> e + U+0301), then re-apply the table to anything
     # NFKD produced (e.g. the ligature 'ﬀ' -> 'ff' needs nothing, but a compatibility '＆' -> '&' does)
