@@ -350,8 +350,21 @@ def _cell_text(value: object) -> str:
 
 
 def _column_text(series: pd.Series) -> list[str] | pd.Series:
+    """A whole column as CSV text, as `_cell_text` gives per cell; typed columns are converted vectorised."""
     if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
         return series
+    if pd.api.types.is_float_dtype(series.dtype):
+        # Arrow writes the shortest round-trip repr, like repr(); NaN (a blank) becomes null -> ""
+        text = pc.cast(pa.array(series.to_numpy(), from_pandas=True), pa.string())
+        out = pd.Series(text.to_pylist(), dtype=object).fillna("")
+        exponent = out.str.contains("e", regex=False).to_numpy() & np.isfinite(series.to_numpy())
+        if exponent.any():  # 1e+15 and the like: positional digits as _cell_text gives them
+            out[exponent] = [_cell_text(v) for v in series.to_numpy()[exponent]]
+        return out
+    if pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("int64").astype(str)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series.dt.strftime("%Y-%m-%d").fillna("")
     return [_cell_text(v) for v in series.tolist()]
 
 
