@@ -364,6 +364,17 @@ def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- writers
+def guard_formula_text(table: str, data: pa.Table) -> pa.Table:
+    """Free-text columns: a value Excel would evaluate (=, +, -, @, tab, CR first) gets one leading
+    apostrophe, so the CSV opened in a spreadsheet shows it as text; the loader removes it again."""
+    for spec in SCHEMAS[table].columns:
+        if spec.kind == "text" and spec.name in data.column_names:
+            i = data.column_names.index(spec.name)
+            guarded = pc.replace_substring_regex(data.column(i), r"^([=+\-@\t\r])", r"'\1")
+            data = data.set_column(i, spec.name, guarded)
+    return data
+
+
 def write_csv(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
     """Write <table>.csv (UTF-8, header row) for the four tables; each file appears whole or not at all."""
     out = Path(out_dir)
@@ -371,7 +382,7 @@ def write_csv(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[P
     staged: list[tuple[Path, Path]] = []
     try:
         for table in TABLES:
-            data = pa.Table.from_pandas(tables[table], preserve_index=False)
+            data = guard_formula_text(table, pa.Table.from_pandas(tables[table], preserve_index=False))
             needs_quotes = any(
                 (pa.types.is_string(data.schema.field(i).type) or pa.types.is_large_string(data.schema.field(i).type))
                 and pc.any(pc.match_substring_regex(data.column(i), r'[,"\r\n]')).as_py()

@@ -516,9 +516,14 @@ def _expected(col: ColumnSpec) -> str:
     }[col.kind]
 
 
+# A CSV written by Atlas guards formula-like text with one apostrophe (OWASP); it is not part of the value.
+CSV_FORMULA_GUARD = r"^'([=+\-@\t\r])"
+
+
 def _convert_text(col: ColumnSpec, text: pa.Array):
     trimmed, blank = _trim(text)
     if col.kind == "text":  # names keep their exact text (a leading tab is data, shown safely later)
+        text = pc.replace_substring_regex(text, CSV_FORMULA_GUARD, r"\1")  # undo xlsafe.csv_safe
         too_long = _np(pc.greater(pc.utf8_length(text), col.max_len or 10**9))
         return pc.if_else(pa.array(blank), "", text), ~blank & ~too_long, blank, [
             (too_long, f"too long; {_expected(col)}")]

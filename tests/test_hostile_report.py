@@ -51,3 +51,20 @@ def test_no_formula_element_in_any_sheet_xml(hostile_report):
 def test_numbers_stay_numbers(hostile_report):
     ws = openpyxl.load_workbook(hostile_report)["Payouts"]
     assert ws.cell(row=3, column=14).data_type == "n"  # Payable
+
+
+def test_generated_csv_guards_formula_text_and_loads_back_exactly(tmp_path):
+    import csv
+
+    from atlas_xl.loader import load_portfolio
+
+    tables = generate_portfolio(clients=40, days=5, seed=3, hostile=True)
+    write_csv(tables, tmp_path)
+    with (tmp_path / "clients.csv").open(encoding="utf-8", newline="") as handle:
+        names = [row["name"] for row in csv.DictReader(handle)]
+    # in the file, formula-like names carry one apostrophe, so a spreadsheet opening the CSV shows text
+    assert "'" + '=HYPERLINK("http://x","click")' in names and "'@SUM(1+1)" in names
+    assert not any(n[:1] in ("=", "+", "-", "@", "\t", "\r") for n in names)
+    # loading removes the guard: the value is the name exactly as generated
+    loaded = load_portfolio(tmp_path).clients["name"].tolist()
+    assert loaded == tables["clients"]["name"].tolist()
