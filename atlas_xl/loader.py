@@ -353,6 +353,18 @@ def _column_text(series: pd.Series) -> list[str] | pd.Series:
     """A whole column as CSV text, as `_cell_text` gives per cell; typed columns are converted vectorised."""
     if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
         return series
+    if series.dtype == object:  # cells straight from Excel: one type per column is the normal case
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        if kind == "integer" and not series.isna().any():
+            return series.astype(str)  # Python ints of any size, exactly
+        if kind in ("floating", "mixed-integer-float"):
+            numbers = series.astype("float64")
+            if np.nanmax(np.abs(numbers.to_numpy()), initial=0.0) < 2**53:  # every int is exact as a float
+                return _column_text(numbers)
+        if kind == "string":
+            return series.fillna("").astype(str)
+        if kind == "datetime":
+            return _column_text(pd.to_datetime(series))
     if pd.api.types.is_float_dtype(series.dtype):
         # Arrow writes the shortest round-trip repr, like repr(); NaN (a blank) becomes null -> ""
         text = pc.cast(pa.array(series.to_numpy(), from_pandas=True), pa.string())
