@@ -16,12 +16,14 @@ from atlas_xl import __version__
 from atlas_xl.cli_workbook import workbook_app
 from atlas_xl.cli_workflow import audit_app, payouts_app, users_app
 from atlas_xl.errors import (
+    AmountError,
     ArgumentError,
     AtlasError,
     ConfigError,
     DateError,
     LoadError,
     PermissionDenied,
+    RateError,
     UnsafeInputError,
 )
 
@@ -47,7 +49,8 @@ err_console = Console(stderr=True)
 def exit_code_for(error: AtlasError) -> int:
     if isinstance(error, PermissionDenied):
         return 3
-    if isinstance(error, LoadError | ArgumentError | DateError | UnsafeInputError | ConfigError):
+    if isinstance(error, LoadError | ArgumentError | AmountError | RateError | DateError | UnsafeInputError
+                  | ConfigError):
         return 2
     return 1
 
@@ -63,10 +66,11 @@ def _register_commands() -> typer.Typer:
 
     That is `atlas_xl.cli.app`, also when this file runs as `__main__` (python -m atlas_xl.cli).
     """
-    from atlas_xl import cli, cli_dashboard, cli_data, cli_run  # noqa: F401
+    from atlas_xl import cli, cli_credit, cli_dashboard, cli_data, cli_run  # noqa: F401
 
     if not any(command.name == "example-data" for command in cli.app.registered_commands):
         cli_data.register(cli.app)
+        cli.app.add_typer(cli_credit.credit_app, name="credit")
     return cli.app
 
 

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from atlas_xl.cli import app
+from atlas_xl.cli_workflow import DbOpt
 from atlas_xl.engine import EngineResult, run_engines
 from atlas_xl.money import format_eur
 from atlas_xl.paths import example_data_dir, safe_output_dir
@@ -50,10 +51,15 @@ def run(
     breach: Annotated[str | None, typer.Option(help="Utilisation share that is a BREACH (default 1.0).")] = None,
     dashboard: Annotated[bool, typer.Option(help="Also write dashboard.html beside the report.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (for cron).")] = False,
+    db: DbOpt = None,
+    store: Annotated[bool, typer.Option(help="Apply the credit limits and reserve terms that credit managers "
+                                              "changed in the store (--no-store: the data's values only).")] = True,
 ) -> None:
     """Load portfolio data, compute every engine and write the operations report (and the HTML dashboard)."""
     from atlas_xl.loader import load_portfolio
     from atlas_xl.report import write_report
+    from atlas_xl.store import open_store
+    from atlas_xl.workflow import apply_overrides
 
     settings = load_settings().with_thresholds(warning, breach)
     data_path = data or example_data_dir()
@@ -65,6 +71,8 @@ def run(
         task = progress.add_task("Loading and validating data", total=4)
         start = time.perf_counter()
         portfolio = load_portfolio(data_path)
+        if store:
+            portfolio = apply_overrides(open_store(db), portfolio)
         timings["load_seconds"] = time.perf_counter() - start
         progress.update(task, advance=1, description="Computing reserves, payouts, exposure, schedules")
         start = time.perf_counter()

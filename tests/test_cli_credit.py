@@ -1,0 +1,64 @@
+"""Credit managers change limits and reserve terms; the daily run and the payout run use the stored values."""
+
+from __future__ import annotations
+
+import json
+
+import openpyxl
+import pytest
+
+from atlas_xl.cli import main
+
+
+@pytest.fixture
+def store_url(tmp_path, monkeypatch) -> str:
+    url = f"sqlite:///{tmp_path / 'credit.db'}"
+    monkeypatch.setenv("ATLAS_DB_URL", url)
+    assert main(["users", "add", "ada", "--role", "admin", "--user", "ada"]) == 0
+    assert main(["users", "add", "cora", "--role", "credit", "--user", "ada"]) == 0
+    assert main(["users", "add", "rick", "--role", "risk", "--user", "ada"]) == 0
+    return url
+
+
+def exposure_row(report, client_id: str) -> dict[str, object]:
+    ws = openpyxl.load_workbook(report, read_only=True)["Exposure"]
+    rows = list(ws.iter_rows(values_only=True))
+    return next(dict(zip(rows[0], r, strict=True)) for r in rows[1:] if r[0] == client_id)
+
+
+def test_a_raised_limit_clears_the_breach_in_the_daily_run(store_url, tmp_path, example_data_dir, capsys):
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path / "before"), "--no-dashboard"]) == 0
+    (before,) = (tmp_path / "before").glob("*.xlsx")
+    assert exposure_row(before, "C00006")["Status"] == "BREACH"
+    exposure = exposure_row(before, "C00006")["Exposure"]
+
+    # the credit manager raises C00006's limit to 10 x its exposure: utilisation 10 % -> OK
+    new_limit = f"{exposure * 10:.2f}"
+    assert main(["credit", "limit", "C00006", new_limit, "--user", "cora", "--json"]) == 0
+    changed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert changed["after"] == {"credit_limit_cents": round(exposure * 1000)}
+
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path / "after"), "--no-dashboard"]) == 0
+    (after,) = (tmp_path / "after").glob("*.xlsx")
+    row = exposure_row(after, "C00006")
+    assert row["Credit limit"] == pytest.approx(exposure * 10) and row["Status"] == "OK"
+    # --no-store shows the data's own limit again
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path / "raw"), "--no-dashboard",
+                 "--no-store"]) == 0
+    (raw,) = (tmp_path / "raw").glob("*.xlsx")
+    assert exposure_row(raw, "C00006")["Status"] == "BREACH"
+
+
+def test_reserve_terms_change_is_audited_and_risk_may_not_change(store_url, capsys):
+    assert main(["credit", "reserve", "C00001", "--reserve", "rolling", "--rate", "0.05", "--cap", "none",
+                 "--user", "cora"]) == 0
+    assert main(["credit", "limit", "C00001", "1000.00", "--user", "rick"]) == 3
+    assert "may not" in capsys.readouterr().err
+    assert main(["audit", "show", "--client", "C00001", "--user", "ada", "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "change_reserve_terms" in text and '"rate_ppm": 50000' in text and "refused" in text
+
+
+def test_a_bad_amount_is_a_clear_error(store_url, capsys):
+    assert main(["credit", "limit", "C00001", "12.345", "--user", "cora"]) == 2
+    assert "more than 2 decimals" in capsys.readouterr().err
