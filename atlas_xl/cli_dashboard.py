@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from atlas_xl.cli import app
-from atlas_xl.cli_run import AsOfOption, DataOption
+from atlas_xl.cli_run import AsOfOption, DataOption, StoreOption, load_stored_portfolio
+from atlas_xl.cli_workflow import DbOpt
 from atlas_xl.errors import ArgumentError
 from atlas_xl.paths import example_data_dir
 from atlas_xl.settings import load_settings
@@ -24,17 +25,18 @@ def dashboard(
     as_of: AsOfOption = None,
     warning: ThresholdOption = None,
     breach: BreachOption = None,
+    db: DbOpt = None,
+    store: StoreOption = True,
 ) -> None:
     """Write the HTML dashboard (KPIs, payouts, exposure, reserves, projection, drill-down) to one file."""
     from atlas_xl.dashboard import write_dashboard
     from atlas_xl.engine import run_engines
-    from atlas_xl.loader import load_portfolio
 
     out = Path(out).expanduser()
     if out.is_dir():  # checked before the (possibly long) computation
         raise ArgumentError(f"--out {str(out)!r} is a folder; expected a file name such as dashboard.html")
     settings = load_settings().with_thresholds(warning, breach)
     data_path = data or example_data_dir()
-    result = run_engines(load_portfolio(data_path), as_of, settings)
+    result = run_engines(load_stored_portfolio(data_path, db, store), as_of, settings)
     written = write_dashboard(result, out, str(data_path))
     typer.echo(f"Dashboard as of {result.as_of.isoformat()} written to {written}")

@@ -15,14 +15,30 @@ from rich.table import Table
 from atlas_xl.cli import app
 from atlas_xl.cli_workflow import DbOpt
 from atlas_xl.engine import EngineResult, run_engines
+from atlas_xl.model import Portfolio
 from atlas_xl.money import format_eur
 from atlas_xl.paths import example_data_dir, safe_output_dir
 from atlas_xl.settings import load_settings
 
+StoreOption = Annotated[bool, typer.Option(help="Apply the credit limits and reserve terms that credit managers "
+                                                 "changed in the store (--no-store: the data's values only).")]
 DataOption = Annotated[Path | None, typer.Option("--data", help="Folder of CSV files or an .xlsx workbook "
                                                  "(default: the bundled example data).")]
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="As-of / payout date YYYY-MM-DD "
                                                 "(default: the last date in the data).")]
+
+
+def load_stored_portfolio(data_path: Path, db: str | None, use_store: bool) -> Portfolio:
+    """The portfolio file, with the store's credit limits and reserve terms in place when `use_store`."""
+    from atlas_xl.loader import load_portfolio
+
+    portfolio = load_portfolio(data_path)
+    if not use_store:
+        return portfolio
+    from atlas_xl.store import open_store
+    from atlas_xl.workflow import apply_overrides
+
+    return apply_overrides(open_store(db), portfolio)
 
 
 def summary_table(result: EngineResult, outputs: dict[str, str]) -> Table:
@@ -52,14 +68,10 @@ def run(
     dashboard: Annotated[bool, typer.Option(help="Also write dashboard.html beside the report.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (for cron).")] = False,
     db: DbOpt = None,
-    store: Annotated[bool, typer.Option(help="Apply the credit limits and reserve terms that credit managers "
-                                              "changed in the store (--no-store: the data's values only).")] = True,
+    store: StoreOption = True,
 ) -> None:
     """Load portfolio data, compute every engine and write the operations report (and the HTML dashboard)."""
-    from atlas_xl.loader import load_portfolio
     from atlas_xl.report import write_report
-    from atlas_xl.store import open_store
-    from atlas_xl.workflow import apply_overrides
 
     settings = load_settings().with_thresholds(warning, breach)
     data_path = data or example_data_dir()
@@ -70,9 +82,7 @@ def run(
                   console=console, transient=True) as progress:
         task = progress.add_task("Loading and validating data", total=4)
         start = time.perf_counter()
-        portfolio = load_portfolio(data_path)
-        if store:
-            portfolio = apply_overrides(open_store(db), portfolio)
+        portfolio = load_stored_portfolio(data_path, db, store)
         timings["load_seconds"] = time.perf_counter() - start
         progress.update(task, advance=1, description="Computing reserves, payouts, exposure, schedules")
         start = time.perf_counter()
