@@ -84,13 +84,21 @@ def terms_arrays(grid: DayGrid, reserve_terms: pd.DataFrame, kind: ReserveKind) 
 
 
 def release_day_index(grid: DayGrid, terms: ReserveTermsArrays) -> np.ndarray:
-    """[client, day] -> the day index (relative to day 0) on which a hold made that day is released."""
-    dates = np.broadcast_to(grid.dates, (grid.n_clients, grid.n_days))
-    hold = terms.hold_days[:, None]
-    by_calendar = calendar.next_banking_day(dates + hold)
-    by_banking = calendar.add_banking_days(dates, np.broadcast_to(hold, dates.shape))
-    release = np.where(terms.banking_basis[:, None], by_banking, by_calendar)
-    return (release - grid.start).astype(np.int64)
+    """[client, day] -> the day index (relative to day 0) on which a hold made that day is released.
+
+    A release date depends only on the hold date, hold_days and the basis, so it is worked out once per
+    distinct (hold_days, basis) pair over the grid's dates and shared by every client with those terms.
+    """
+    release = np.zeros((grid.n_clients, grid.n_days), dtype=np.int64)
+    dates = grid.dates
+    pairs = np.stack([terms.hold_days, terms.banking_basis.astype(np.int64)], axis=1)
+    distinct, which = np.unique(pairs[terms.has], axis=0, return_inverse=True)
+    rows = np.flatnonzero(terms.has)
+    for k, (hold, banking) in enumerate(distinct):  # distinct term pairs: a handful, not one per client
+        days = (calendar.add_banking_days(dates, int(hold)) if banking
+                else calendar.next_banking_day(dates + int(hold)))
+        release[rows[which.ravel() == k]] = (days - grid.start).astype(np.int64)
+    return release
 
 
 def simulate_reserve(
@@ -139,10 +147,8 @@ def first_data_day(grid: DayGrid, settlements: pd.DataFrame) -> np.ndarray:
     rows = grid.client_index(settlements["client_id"])
     days = grid.day_index(settlements["value_date"])
     keep = (rows >= 0) & (days >= 0) & (days < grid.n_days)
-    big = np.iinfo(np.int64).max
-    first_any = np.full(grid.n_clients, big, dtype=np.int64)
-    np.minimum.at(first_any, rows[keep], days[keep])
-    first[first_any != big] = first_any[first_any != big]
+    earliest = pd.Series(days[keep]).groupby(rows[keep]).min()  # a hash group-by, not a per-row loop
+    first[earliest.index.to_numpy()] = earliest.to_numpy()
     return first
 
 
