@@ -27,7 +27,7 @@ from schwifty.exceptions import SchwiftyException
 
 from atlas_xl import schedules
 from atlas_xl.calendar import is_banking_date, next_banking_date
-from atlas_xl.errors import DateError
+from atlas_xl.engine import as_of_date
 from atlas_xl.model import BlockReason, Portfolio
 from atlas_xl.settings import Settings
 
@@ -172,22 +172,6 @@ def reserve_days(days: list[dt.date], sales: list[Decimal], first_day: dt.date |
 
 
 # ------------------------------------------------------------------------------------------ whole run
-def _as_of(portfolio: Portfolio, as_of: dt.date | str | None) -> dt.date:
-    if as_of is None:
-        if portfolio.settlements.empty:
-            raise DateError("the settlements table is empty, so there is no as-of date; "
-                            "give one as YYYY-MM-DD")
-        return _date(portfolio.settlements["value_date"].max())
-    if isinstance(as_of, str):
-        try:
-            return dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise DateError(f"as-of date {as_of!r} is not a date; expected YYYY-MM-DD") from None
-    if isinstance(as_of, dt.datetime):
-        return as_of.date()
-    return as_of
-
-
 def _records(frame: pd.DataFrame, wanted: set[str] | None) -> Iterable[dict]:
     if wanted is not None:
         frame = frame[frame["client_id"].isin(wanted)]  # picking the sample, not part of the calculation
@@ -202,7 +186,7 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
     earlier) to the as-of date, whatever the sample.
     """
     settings = settings or Settings()
-    as_of = _as_of(portfolio, as_of)
+    as_of = as_of_date(portfolio, as_of)  # argument parsing only, shared with the engine
     start = as_of
     if len(portfolio.settlements):
         start = min(_date(portfolio.settlements["value_date"].min()), as_of)
