@@ -11,13 +11,12 @@ import pandas as pd
 from atlas_xl import exposure as exposure_engine
 from atlas_xl import schedules
 from atlas_xl.errors import DateError
-from atlas_xl.grid import DayGrid, build_grid, dense, dense_columns, payout_days
+from atlas_xl.grid import PRESENT, DayGrid, build_grid, dense, dense_columns, first_days, payout_days
 from atlas_xl.ledger import Ledger, Movement
 from atlas_xl.model import LimitStatus, Portfolio, Product, ReserveKind
 from atlas_xl.payouts import decide, step_settlement
 from atlas_xl.reserves import (
     ReserveFlows,
-    first_data_day,
     monthly_movements,
     reserve_summary,
     simulate_reserve,
@@ -77,7 +76,7 @@ def run_engines(
     amounts = dense_columns(grid, settlements, ["sales_cents", "refunds_cents", "chargebacks_cents", "fees_cents"])
     sales, refunds = amounts["sales_cents"], amounts["refunds_cents"]
     chargebacks, fees = amounts["chargebacks_cents"], amounts["fees_cents"]
-    first_day = first_data_day(grid, settlements)
+    first_day = first_days(amounts[PRESENT])
     flows = {
         kind: simulate_reserve(
             grid, sales, first_day, terms_arrays(grid, portfolio.reserve_terms, kind), kind

@@ -63,14 +63,18 @@ def build_grid(
     return DayGrid(np.asarray(client_ids, dtype=object), start, n_days)
 
 
+PRESENT = "present"  # the key of the [client, day] bool matrix "the frame has a row here"
+
+
 def dense_columns(grid: DayGrid, frame: pd.DataFrame, columns: list[str], date_column: str = "value_date",
                   clip_before_start: bool = False) -> dict[str, np.ndarray]:
     """Sum each of `columns` of a long frame into a [client, day] int64 matrix; rows after the as-of date
-    are left out. The rows' places on the grid are worked out once for all columns.
+    are left out. The rows' places on the grid are worked out once for all columns; `PRESENT` marks them.
 
     With clip_before_start, rows dated before day 0 land on day 0 (e.g. an advance paid before the data).
     """
     matrices = {column: np.zeros((grid.n_clients, grid.n_days), dtype=np.int64) for column in columns}
+    matrices[PRESENT] = np.zeros((grid.n_clients, grid.n_days), dtype=bool)
     if frame.empty:
         return matrices
     rows = grid.client_index(frame["client_id"])
@@ -81,6 +85,7 @@ def dense_columns(grid: DayGrid, frame: pd.DataFrame, columns: list[str], date_c
     rows, days = rows[keep], days[keep]
     flat = rows * grid.n_days + days
     unique = len(flat) == 0 or np.bincount(flat).max() == 1  # one row per client and day: plain assignment
+    matrices[PRESENT][rows, days] = True
     for column in columns:
         values = frame[column].to_numpy(dtype=np.int64)[keep]
         if unique:
@@ -94,6 +99,11 @@ def dense(grid: DayGrid, frame: pd.DataFrame, column: str, date_column: str = "v
           clip_before_start: bool = False) -> np.ndarray:
     """One column of `dense_columns`."""
     return dense_columns(grid, frame, [column], date_column, clip_before_start)[column]
+
+
+def first_days(present: np.ndarray) -> np.ndarray:
+    """Per client, the first day index with a row (-1 when it has none)."""
+    return np.where(present.any(axis=1), present.argmax(axis=1), -1).astype(np.int64)
 
 
 def payout_days(grid: DayGrid, frequencies: np.ndarray) -> np.ndarray:

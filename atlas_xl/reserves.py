@@ -139,19 +139,6 @@ def simulate_reserve(
     return ReserveFlows(kind, held, fixed, released, balance, deferred, future_due)
 
 
-def first_data_day(grid: DayGrid, settlements: pd.DataFrame) -> np.ndarray:
-    """Per client, the day index of its first settlement row on the grid (-1 when it has none)."""
-    first = np.full(grid.n_clients, -1, dtype=np.int64)
-    if settlements.empty:
-        return first
-    rows = grid.client_index(settlements["client_id"])
-    days = grid.day_index(settlements["value_date"])
-    keep = (rows >= 0) & (days >= 0) & (days < grid.n_days)
-    earliest = pd.Series(days[keep]).groupby(rows[keep]).min()  # a hash group-by, not a per-row loop
-    first[earliest.index.to_numpy()] = earliest.to_numpy()
-    return first
-
-
 def reserve_summary(grid: DayGrid, flows: ReserveFlows) -> pd.DataFrame:
     """Per client: held and released to date, balance at the as-of date, deferred, next release."""
     future = flows.future_due
