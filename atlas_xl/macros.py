@@ -270,7 +270,11 @@ def _load_data(book: WorkbookIO, source: str | Path | None = None) -> str:
     if not path:
         raise ConfigError(f"no data to load; put a CSV folder or .xlsx path in the '{DATA_PATH}' row of the "
                           f"{CONFIG_SHEET} sheet")
-    portfolio = load_portfolio(path)  # validated completely before anything is written
+    from atlas_xl.workflow import apply_overrides
+
+    # validated completely before anything is written; the credit managers' stored limits and reserve
+    # terms go into the tables, so formulas, Refresh all, proposals and exports all see the same terms
+    portfolio = apply_overrides(_store(book), load_portfolio(path))
     tables = raw_tables(portfolio)
     for table, sheet in INPUT_TABLES.items():
         book.write_table(sheet, tables[table])

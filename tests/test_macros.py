@@ -214,3 +214,18 @@ def test_db_url_from_the_config_sheet(book_path: Path, store_url: str, tmp_path:
     with pytest.raises(PermissionDenied, match="unknown user 'olga'"):
         macros.propose_run(macros.FileBook(book_path))
     assert other.exists()
+
+
+def test_load_data_puts_the_stored_credit_limit_into_the_clients_table(book_path: Path, tmp_path: Path,
+                                                                       store_url: str) -> None:
+    from atlas_xl.workflow import change_credit_limit
+
+    data = tmp_path / "data"
+    write_csv(generate_portfolio(clients=30, days=5, seed=5), data)
+    store = open_store(store_url)
+    add_user(store, "admin", "cora", "credit")
+    change_credit_limit(store, "cora", "C00001", 123_456_78)  # 123,456.78 EUR
+    macros.load_data(macros.FileBook(book_path), data)
+    rows = sheet_rows(book_path, TABLE_SHEETS["clients"])
+    header, c00001 = rows[0], next(r for r in rows[1:] if r[0] == "C00001")
+    assert c00001[header.index("credit_limit")] == pytest.approx(123456.78)
