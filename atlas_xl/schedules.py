@@ -383,7 +383,8 @@ def _days(series: pd.Series) -> np.ndarray:
 def loan_positions(schedules: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Per loan at the end of `as_of`: what is outstanding, accrued and due next.
 
-    - outstanding_cents: closing balance after the last due date <= as_of; the principal before the first.
+    - outstanding_cents: closing balance after the last due date <= as_of; the principal from the loan's
+      start date to its first due date; 0 before the start date (not yet disbursed, so no exposure).
     - accrued_interest_cents: interest of the running period x days elapsed / days in the period,
       ROUND_HALF_UP, where the running period goes from its period_start (previous due date, or the loan
       start for period 1) to its due date; 0 before the loan starts and once the loan is paid off.
@@ -412,6 +413,7 @@ def loan_positions(schedules: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     paid = np.add.reduceat((due <= day).astype(np.int64), starts)
     paid_off = paid == counts
     outstanding = np.where(paid > 0, closing[starts + np.maximum(paid, 1) - 1], opening[starts])
+    outstanding = np.where(day < period_start[starts], 0, outstanding)  # not yet disbursed
     running = np.minimum(starts + paid, starts + counts - 1)
     length = np.maximum((due[running] - period_start[running]).astype(np.int64), 1)
     elapsed = np.clip((day - period_start[running]).astype(np.int64), 0, length)
@@ -434,7 +436,8 @@ def projection(schedules: pd.DataFrame, from_date: dt.date) -> pd.DataFrame:
     One row per calendar month from the month of from_date to the month of the last due date (months
     without a due amount show 0): month (first day), principal/interest/payment cents due in that month
     (due_date >= from_date), outstanding_cents = portfolio outstanding after the month's last day
-    (every loan's principal less all principal due up to that day, including before from_date).
+    (the principal of every loan started by then, less all principal due up to that day, including before
+    from_date).
     """
     _require(schedules, SCHEDULE_COLUMNS, "schedules")
     day = _day(from_date, "from_date")
@@ -454,7 +457,17 @@ def projection(schedules: pd.DataFrame, from_date: dt.date) -> pd.DataFrame:
         sums[column] = total
     principal = schedules["principal_cents"].to_numpy(dtype=np.int64)
     repaid_before = int(principal[~future].sum())
-    outstanding = int(principal.sum()) - repaid_before - np.cumsum(sums["principal_cents"])
+    # a loan counts from the month of its start date (disbursement); one started earlier from the first month
+    loan_ids = schedules["loan_id"] if "loan_id" in schedules.columns else pd.Series(0, index=schedules.index)
+    codes, uniques = pd.factorize(loan_ids)
+    per_loan = np.zeros(len(uniques), dtype=np.int64)
+    np.add.at(per_loan, codes, principal)
+    starts = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(starts, codes, _days(schedules["period_start"]).astype(np.int64))
+    start_month = starts.astype("datetime64[D]").astype("datetime64[M]")
+    disbursed = np.zeros(n_months, dtype=np.int64)
+    np.add.at(disbursed, np.clip((start_month - first).astype(np.int64), 0, n_months - 1), per_loan)
+    outstanding = np.cumsum(disbursed) - repaid_before - np.cumsum(sums["principal_cents"])
     months = first + np.arange(n_months).astype("timedelta64[M]")
     return pd.DataFrame({
         "month": months.astype("datetime64[D]").astype("datetime64[ns]"),

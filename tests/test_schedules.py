@@ -412,7 +412,7 @@ def test_loan_positions_mid_period(two_loans: pd.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("as_of", "outstanding", "accrued", "next_due"),
     [
-        (D(2026, 1, 1), 120_000, 0, "2026-02-16"),  # before the start: principal, nothing accrued yet
+        (D(2026, 1, 1), 0, 0, "2026-02-16"),  # before the start (01-15): not disbursed, nothing accrued
         (D(2026, 1, 25), 120_000, 375, "2026-02-16"),  # 01-15 -> 02-16 is 32 days: 1,200 x 10/32 = 375
         (D(2026, 2, 16), 80_000, 0, "2026-03-16"),  # on the due date the period is paid, next one starts
         (D(2026, 4, 14), 40_000, 387, "2026-04-15"),  # 03-16 -> 04-15 is 30 days: 400 x 29/30 = 386.67 -> 387
@@ -446,7 +446,8 @@ def test_projection_hand_checked(two_loans: pd.DataFrame) -> None:
 def test_projection_sums_to_schedule_totals(two_loans: pd.DataFrame) -> None:
     pr = projection(two_loans, D(2025, 11, 1))
     assert column(pr, "month")[:2] == [D(2025, 11, 1), D(2025, 12, 1)]
-    assert column(pr, "outstanding_cents") == [220_000, 120_000, 120_000, 80_000, 40_000, 0]
+    # Nov: B's 100,000 (A starts 2026-01-15); Dec: B repaid; Jan: A's 120,000 disbursed; then 40,000 a month
+    assert column(pr, "outstanding_cents") == [100_000, 0, 120_000, 80_000, 40_000, 0]
     for name in ("principal_cents", "interest_cents", "payment_cents"):
         assert pr[name].sum() == two_loans[name].sum()
     assert str(pr["month"].dtype) == "datetime64[ns]"
@@ -475,7 +476,10 @@ def test_projection_and_positions_agree_with_the_schedules(terms: list[dict], of
         month_start = pr["month"].iloc[0]
         month_end = month_start + pd.offsets.MonthEnd(0)
         before = loan_positions(s, (month_start - pd.Timedelta(days=1)).date())["outstanding_cents"].sum()
+        starts = s[s["period"] == 1].set_index("loan_id")["period_start"]
+        started = starts[(starts >= month_start) & (starts <= month_end)].index
+        disbursed = s[s["loan_id"].isin(started)]["principal_cents"].sum()
         in_month = s[(s["due_date"] >= month_start) & (s["due_date"] <= month_end)]["principal_cents"].sum()
-        assert pr["outstanding_cents"].iloc[0] == before - in_month
+        assert pr["outstanding_cents"].iloc[0] == before + disbursed - in_month
         at_end = loan_positions(s, month_end.date())["outstanding_cents"].sum()
         assert pr["outstanding_cents"].iloc[0] == at_end
