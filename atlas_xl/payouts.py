@@ -41,16 +41,15 @@ class PayoutState:
     balance_before: np.ndarray  # per client: settlement balance on the payout date before paying
     carried_forward: np.ndarray  # per client: settlement balance at the end of the previous day
     factoring_before: np.ndarray  # per client: factoring outstanding before the payout (>= 0)
-    standing_ok: np.ndarray  # not blocked, KYC verified, IBAN valid
     iban_problem: np.ndarray  # '' or the reason text
     blockers: dict[BlockReason, np.ndarray]  # the standing blockers, checked once
 
 
-def standing_blockers(clients: pd.DataFrame) -> dict[BlockReason, np.ndarray]:
+def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[BlockReason, np.ndarray]:
     return {
         BlockReason.BLOCKED: clients["status"].to_numpy(dtype=object) == ClientStatus.BLOCKED.value,
         BlockReason.KYC_PENDING: clients["kyc_status"].to_numpy(dtype=object) != KycStatus.VERIFIED.value,
-        BlockReason.INVALID_IBAN: iban_problems(clients["iban"]) != "",
+        BlockReason.INVALID_IBAN: iban_problem != "",
     }
 
 
@@ -59,7 +58,8 @@ def step_settlement(
 ) -> PayoutState:
     """Step every client's settlement balance through the days before the payout date."""
     n, days = grid.n_clients, grid.n_days
-    blockers = standing_blockers(clients)
+    iban = iban_problems(clients["iban"])
+    blockers = standing_blockers(clients, iban)
     standing_ok = ~(
         blockers[BlockReason.BLOCKED] | blockers[BlockReason.KYC_PENDING] | blockers[BlockReason.INVALID_IBAN]
     )
@@ -88,8 +88,7 @@ def step_settlement(
         withheld[day] = np.where(pays, keep_back, 0)
         balance = balance - paid[day] - withheld[day]
         outstanding = outstanding - withheld[day]
-    iban = iban_problems(clients["iban"])  # cached per IBAN: the same check standing_blockers made
-    return PayoutState(paid.T, withheld.T, balance, carried, outstanding, standing_ok, iban, blockers)
+    return PayoutState(paid.T, withheld.T, balance, carried, outstanding, iban, blockers)
 
 def decide(
     grid: DayGrid,
