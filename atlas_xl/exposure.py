@@ -18,11 +18,6 @@ from atlas_xl.model import LimitStatus, Product
 from atlas_xl.money import apply_rate, format_eur
 from atlas_xl.settings import Settings
 
-ALERT_COLUMNS = [
-    "client_id", "name", "status", "reason", "exposure_cents", "credit_limit_cents", "utilization_ppm",
-    "factoring_outstanding_cents", "loan_outstanding_cents", "accrued_interest_cents", "negative_balance_cents",
-    "chargeback_risk_cents", "collateral_cents",
-]
 COMPONENTS = (
     "factoring_outstanding_cents",
     "loan_outstanding_cents",
@@ -30,6 +25,8 @@ COMPONENTS = (
     "negative_balance_cents",
     "chargeback_risk_cents",
 )
+ALERT_COLUMNS = ["client_id", "name", "status", "reason", "exposure_cents", "credit_limit_cents",
+                 "utilization_ppm", *COMPONENTS, "collateral_cents"]
 
 
 def per_client_loans(client_ids: np.ndarray, positions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
