@@ -8,14 +8,18 @@ from typing import Annotated
 import typer
 
 from atlas_xl.cli import app
-from atlas_xl.cli_run import AsOfOption, DataOption, StoreOption, load_stored_portfolio
+from atlas_xl.cli_run import (
+    AsOfOption,
+    BreachOption,
+    DataOption,
+    StoreOption,
+    WarningOption,
+    load_stored_portfolio,
+)
 from atlas_xl.cli_workflow import DbOpt
 from atlas_xl.errors import ArgumentError
 from atlas_xl.paths import example_data_dir
 from atlas_xl.settings import load_settings
-
-ThresholdOption = Annotated[str | None, typer.Option(help="Utilisation share for a WARNING (default 0.8).")]
-BreachOption = Annotated[str | None, typer.Option(help="Utilisation share that is a BREACH (default 1.0).")]
 
 
 @app.command()
@@ -23,7 +27,7 @@ def dashboard(
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write, e.g. dashboard.html.")],
     data: DataOption = None,
     as_of: AsOfOption = None,
-    warning: ThresholdOption = None,
+    warning: WarningOption = None,
     breach: BreachOption = None,
     db: DbOpt = None,
     store: StoreOption = True,

@@ -22,6 +22,8 @@ from atlas_xl.settings import load_settings
 
 StoreOption = Annotated[bool, typer.Option(help="Apply the credit limits and reserve terms that credit managers "
                                                  "changed in the store (--no-store: the data's values only).")]
+WarningOption = Annotated[str | None, typer.Option(help="Utilisation share that raises a WARNING (default 0.8).")]
+BreachOption = Annotated[str | None, typer.Option(help="Utilisation share that is a BREACH (default 1.0).")]
 DataOption = Annotated[Path | None, typer.Option("--data", help="Folder of CSV files or an .xlsx workbook "
                                                  "(default: the bundled example data).")]
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="As-of / payout date YYYY-MM-DD "
@@ -63,8 +65,8 @@ def run(
     data: DataOption = None,
     as_of: AsOfOption = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder (created if missing).")] = Path("atlas-output"),
-    warning: Annotated[str | None, typer.Option(help="Utilisation share that raises a WARNING (default 0.8).")] = None,
-    breach: Annotated[str | None, typer.Option(help="Utilisation share that is a BREACH (default 1.0).")] = None,
+    warning: WarningOption = None,
+    breach: BreachOption = None,
     dashboard: Annotated[bool, typer.Option(help="Also write dashboard.html beside the report.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (for cron).")] = False,
     db: DbOpt = None,
