@@ -28,6 +28,7 @@ from atlas_xl.errors import ArgumentError
 from atlas_xl.model import TABLES
 from atlas_xl.money import apply_rate
 from atlas_xl.schemas import SCHEMAS
+from atlas_xl.xlsafe import FORMULA_TRIGGER_CLASS
 
 END_DATE = dt.date(2026, 11, 23)
 EXCEL_MAX_ROWS = 1_048_576
@@ -370,7 +371,7 @@ def guard_formula_text(table: str, data: pa.Table) -> pa.Table:
     for spec in SCHEMAS[table].columns:
         if spec.kind == "text" and spec.name in data.column_names:
             i = data.column_names.index(spec.name)
-            guarded = pc.replace_substring_regex(data.column(i), r"^([=+\-@\t\r])", r"'\1")
+            guarded = pc.replace_substring_regex(data.column(i), f"^({FORMULA_TRIGGER_CLASS})", r"'\1")
             data = data.set_column(i, spec.name, guarded)
     return data
 

@@ -28,6 +28,7 @@ import pyarrow.csv as pacsv
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
 from atlas_xl.model import TABLES, Portfolio
 from atlas_xl.schemas import SCHEMAS, ColumnSpec, TableSchema
+from atlas_xl.xlsafe import FORMULA_TRIGGER_CLASS
 
 MAX_LISTED = 10  # problems listed per table, column and kind; the rest are counted in one line
 MAX_UNCOMPRESSED = 2 * 1024**3  # a workbook that inflates beyond 2 GiB is refused unopened
@@ -529,7 +530,7 @@ def _expected(col: ColumnSpec) -> str:
 
 
 # A CSV written by Atlas guards formula-like text with one apostrophe (OWASP); it is not part of the value.
-CSV_FORMULA_GUARD = r"^'([=+\-@\t\r])"
+CSV_FORMULA_GUARD = f"^'({FORMULA_TRIGGER_CLASS})"
 
 
 def _convert_text(col: ColumnSpec, text: pa.Array):

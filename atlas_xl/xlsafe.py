@@ -6,13 +6,15 @@ openpyxl stores any str starting with "=" as a formula unless the cell type is f
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from openpyxl.cell.cell import Cell, WriteOnlyCell
-from openpyxl.styles import Alignment, Protection  # noqa: F401  (re-exported for writers)
 from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# the same set as a regex character class, for vectorised (Arrow / pandas) guarding of whole columns
+FORMULA_TRIGGER_CLASS = "[" + "".join(re.escape(t) for t in FORMULA_TRIGGERS) + "]"
 
 
 def is_formula_like(text: str) -> bool:
