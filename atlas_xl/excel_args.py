@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from enum import StrEnum
 from typing import ParamSpec, TypeVar
 
@@ -45,7 +45,6 @@ _LOTUS_BUG = 60
 _EPOCH_BEFORE_BUG = dt.date(1899, 12, 31)
 _EPOCH_AFTER_BUG = dt.date(1899, 12, 30)
 MAX_SERIAL = 2_958_465  # 9999-12-31
-_FAST_LIMIT = 1e12  # below this |value| doubles are 1e-4 apart: a 2-/6-decimal check on floats is exact
 _TEXT_NUMBER = re.compile(r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|[+-]?\.\d+")
 
 
@@ -268,74 +267,6 @@ def flag(value: object, name: str, *, default: bool = False) -> bool:
     raise ArgumentError(f"{name} {value!r} is not TRUE or FALSE")
 
 
-# ---------------------------------------------------------------------------------------------- columns
-def _numeric_mask(values: Sequence[object]) -> np.ndarray:
-    return np.fromiter(((type(v) is float or type(v) is int) for v in values), dtype=bool, count=len(values))
-
-
-def _scaled_column(values: Sequence[object], name: str, scale: int, scalar: Callable[[object], int],
-                   what: str, rows_offset: int) -> np.ndarray:
-    """Numbers x scale as int64, exact; floats in one vectorised step, anything else cell by cell."""
-    out = np.zeros(len(values), dtype=np.int64)
-    numeric = _numeric_mask(values)
-    if numeric.any():
-        floats = np.array([v for v, n in zip(values, numeric, strict=True) if n], dtype=np.float64)
-        finite = np.isfinite(floats)
-        fast = finite & (np.abs(floats) < _FAST_LIMIT)
-        scaled = np.round(floats * scale)
-        # exact iff scaled / scale gives back the very same double (see money: shortest-repr rule)
-        bad = fast & (scaled / scale != floats)
-        if bad.any() or not finite.all():
-            where = int(np.flatnonzero(bad | ~finite)[0])
-            row = int(np.flatnonzero(numeric)[where]) + rows_offset
-            raise ArgumentError(f"{name} row {row}: {float(floats[where])!r} is not {what}")
-        result = scaled.astype(np.int64)
-        slow = np.flatnonzero(~fast)
-        numeric_idx = np.flatnonzero(numeric)
-        for k in slow:  # |value| >= 1e12: rare, exact through the repr
-            result[k] = scalar(values[numeric_idx[k]])
-        out[numeric] = result
-    for i in np.flatnonzero(~numeric):
-        try:
-            out[i] = scalar(values[i])
-        except ArgumentError as error:
-            raise ArgumentError(f"{name} row {i + rows_offset}: {error}") from None
-    return out
-
-
-def amount_column(value: object, name: str, *, rows_offset: int = 1) -> np.ndarray:
-    """A column of amounts -> int64 cents (blanks are errors; the caller fills defaults first)."""
-    values = column_values(value, name)
-    return _scaled_column(values, name, 100, lambda v: amount_cents(v, name), "an amount with at most "
-                          "2 decimals", rows_offset)
-
-
-def rate_column(value: object, name: str, *, rows_offset: int = 1) -> np.ndarray:
-    values = column_values(value, name)
-    return _scaled_column(values, name, PPM, lambda v: rate_ppm(v, name, high=None),
-                          "a rate with at most 6 decimals", rows_offset)
-
-
-def date_column(value: object, name: str, *, rows_offset: int = 1) -> np.ndarray:
-    """A column of dates -> datetime64[D]; serial numbers are converted in one vectorised step."""
-    values = column_values(value, name)
-    out = np.empty(len(values), dtype="datetime64[D]")
-    numeric = _numeric_mask(values)
-    if numeric.any():
-        serial = np.array([v for v, n in zip(values, numeric, strict=True) if n], dtype=np.float64)
-        bad = ~np.isfinite(serial) | (serial < 1) | (serial >= MAX_SERIAL + 1) | (np.floor(serial) == _LOTUS_BUG)
-        if bad.any():
-            row = int(np.flatnonzero(numeric)[np.flatnonzero(bad)[0]]) + rows_offset
-            serial_to_date(float(serial[bad][0]), f"{name} row {row}")  # raises with the reason
-        days = np.floor(serial).astype(np.int64)
-        epoch = np.where(days < _LOTUS_BUG, np.datetime64(_EPOCH_BEFORE_BUG, "D"),
-                         np.datetime64(_EPOCH_AFTER_BUG, "D"))
-        out[numeric] = epoch + days.astype("timedelta64[D]")
-    for i in np.flatnonzero(~numeric):
-        out[i] = np.datetime64(date_arg(values[i], f"{name} row {i + rows_offset}"), "D")
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- tables
 def header_name(text: object) -> str:
     """A header cell as a column name: case-insensitive, spaces as "_" ("Client ID" -> "client_id")."""
@@ -346,90 +277,6 @@ def _header(text: object) -> str:
     return re.sub(r"\s+", "_", str(text).strip().lower()) if not is_blank(text) else ""
 
 
-def table(value: object, name: str) -> pd.DataFrame:
-    """A range with a header row -> DataFrame of raw cell values (object dtype), blank rows dropped.
-
-    The index is the table's row number as the user sees it (header = 1).
-    """
-    grid = rows(value)
-    if not grid or len(grid) < 1:
-        raise ArgumentError(f"{name} is empty; expected a table with a header row")
-    headers = [_header(h) for h in grid[0]]
-    if any(h == "" for h in headers) or len(set(headers)) != len(headers):
-        raise ArgumentError(f"{name} header {grid[0]!r} has blank or repeated names; expected the table "
-                            "including its header row (Table[#All])")
-    frame = pd.DataFrame(grid[1:], columns=headers, dtype=object)
-    frame.index = pd.RangeIndex(2, 2 + len(frame))
-    blank = frame.map(is_blank).all(axis=1) if len(frame) else pd.Series(dtype=bool)
-    return frame[~blank]
-
-
-def table_frame(value: object, table_name: str) -> pd.DataFrame:
-    """A whole Excel table -> the engine frame of docs/data_model.md (`*_cents`, `*_ppm`, datetime64,
-    `source_row`), checked against atlas_xl.schemas. Raises ArgumentError naming the row and column."""
-    from atlas_xl.schemas import SCHEMAS  # the declaration shared with the file loader
-
-    spec = SCHEMAS[table_name]
-    raw = table(value, table_name)
-    missing = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
-    if missing:
-        raise ArgumentError(f"{table_name} table lacks column(s) {', '.join(missing)}")
-    data: dict[str, object] = {}
-    source_rows = raw.index.to_numpy(dtype=np.int64)
-    for col in spec.columns:
-        cells = raw[col.name].tolist() if col.name in raw.columns else [None] * len(raw)
-        label = f"{table_name}.{col.name}"
-        blank = np.fromiter((is_blank(v) for v in cells), dtype=bool, count=len(cells))
-        if blank.any() and (col.required or col.blank_value is None) and col.kind in ("amount", "rate", "int",
-                                                                                         "date", "enum"):
-            raise ArgumentError(f"{label} row {int(source_rows[np.flatnonzero(blank)[0]])} is blank")
-        if col.kind in ("amount", "rate", "int"):
-            filled = [0 if b else v for v, b in zip(cells, blank, strict=True)]
-            if col.kind == "amount":
-                numbers = amount_column(filled, label, rows_offset=2)
-            elif col.kind == "rate":
-                numbers = rate_column(filled, label, rows_offset=2)
-            else:
-                numbers = np.array([whole(v, f"{label} row {r}") for v, r in zip(filled, source_rows,
-                                                                                 strict=True)], dtype=np.int64)
-            low, high = col.min_value, col.max_value
-            bad = np.zeros(len(numbers), dtype=bool)
-            if low is not None:
-                bad |= (numbers <= low) if col.min_exclusive else (numbers < low)
-            if high is not None:
-                bad |= numbers > high
-            bad &= ~blank
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                unit = {"amount": "cents", "rate": "ppm"}.get(col.kind, "")
-                rule = (f"{'>' if col.min_exclusive else '>='} {shown_value(low, unit)}" if low is not None
-                        else "") + (f" and <= {shown_value(high, unit)}" if high is not None else "")
-                raise ArgumentError(f"{label} row {int(source_rows[i])} must be {rule.strip(' and')}")
-            if col.blank_value is not None:
-                numbers = np.where(blank, col.blank_value, numbers)
-            data[col.loaded_name] = numbers.astype(np.int64)
-        elif col.kind == "date":
-            data[col.name] = date_column(cells, label, rows_offset=2).astype("datetime64[ns]")
-        elif col.kind == "enum":
-            lookup = {a.lower(): a for a in col.allowed}
-            texts = [str(v).strip().lower() for v in cells]
-            unknown = [i for i, t in enumerate(texts) if t not in lookup]
-            if unknown:
-                i = unknown[0]
-                raise ArgumentError(f"{label} row {int(source_rows[i])} {cells[i]!r} is not one of "
-                                    f"{', '.join(col.allowed)}")
-            data[col.name] = [lookup[t] for t in texts]
-        else:
-            texts = ["" if b else text_arg(v, label) for v, b in zip(cells, blank, strict=True)]
-            if col.required and blank.any():
-                raise ArgumentError(f"{label} row {int(source_rows[np.flatnonzero(blank)[0]])} is blank")
-            data[col.name] = texts
-    frame = pd.DataFrame(data)
-    frame["source_row"] = source_rows
-    return frame.reset_index(drop=True)
-
-
-# ---------------------------------------------------------------------------------------------- results
 def excel_amount(cents: int | np.integer) -> float:
     """Int cents -> the euro number Excel shows (the double nearest the exact decimal)."""
     return int(cents) / 100

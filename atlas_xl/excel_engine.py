@@ -8,8 +8,10 @@ spaces, 1900-system serial dates, text numbers with thousands commas and percent
 
 Excel recalculates a column of formulas one cell at a time, each cell passing the same whole tables, so
 engine runs are cached: a small LRU keyed by a digest of the table contents, the date and the settings.
-The digest is taken over pickle bytes: equal bytes always mean equal contents (pickle round-trips), so a
-hit is never wrong; at worst equal contents built differently miss the cache and recompute.
+The digest is taken over the typed table (`raw_table`): each column's dtype and raw bytes (numbers and
+dates as numpy buffers, text as Arrow buffers, anything else as pickle bytes). Equal bytes of the same
+dtype always mean equal contents, so a hit is never wrong; at worst equal contents built differently miss
+the cache and recompute.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import pickle
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from atlas_xl import excel_args as xa
 from atlas_xl.engine import EngineResult, run_engines
@@ -91,13 +95,46 @@ CACHE = _Lru(CACHE_SIZE)
 
 
 def digest(*parts: object) -> str:
-    """Content key of the arguments (tables as Excel passed them, the date, the settings)."""
-    return hashlib.blake2b(pickle.dumps(parts, protocol=5), digest_size=20).hexdigest()
+    """Content key of the arguments (typed tables, the date, the settings)."""
+    key = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        if isinstance(part, pd.DataFrame):
+            _frame_digest(key, part)
+        else:
+            key.update(b"P" + pickle.dumps(part, protocol=5))
+    return key.hexdigest()
+
+
+def _frame_digest(key: hashlib.blake2b, frame: pd.DataFrame) -> None:
+    key.update(b"F" + pickle.dumps((list(frame.columns), len(frame)), protocol=5))
+    for _, series in frame.items():
+        values = series.to_numpy()
+        if values.dtype != object:
+            key.update(b"N" + values.dtype.str.encode("ascii"))
+            key.update(np.ascontiguousarray(values).view(np.uint8))
+            continue
+        text = _text_array(values)
+        if text is not None:
+            key.update(b"S" + len(text.buffers()).to_bytes(1, "little"))
+            for buffer in text.buffers():
+                key.update(b"-" if buffer is None else b"B" + len(buffer).to_bytes(8, "little"))
+                if buffer is not None:
+                    key.update(buffer)
+            continue
+        key.update(b"O" + pickle.dumps(values.tolist(), protocol=5))
+
+
+def _text_array(values: np.ndarray) -> pa.Array | None:
+    """The column as Arrow text when every cell is str or None (None stays null, distinct from "")."""
+    if not set(map(type, values.tolist())) <= {str, type(None)}:
+        return None
+    return pa.array(values, type=pa.string(), from_pandas=False)
 
 
 # ---------------------------------------------------------------------------------------------- tables
 def _text_mask(values: np.ndarray) -> np.ndarray:
     return np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+
 
 
 def _number_texts(values: np.ndarray, label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
@@ -134,32 +171,92 @@ def _serial_dates(values: np.ndarray, label: str, rows: np.ndarray) -> np.ndarra
     return out
 
 
+def _grid(value: object) -> Sequence[Sequence[object]]:
+    """xa.rows without copying a range that already is a sequence of row sequences (the usual case)."""
+    if isinstance(value, list | tuple) and value and set(map(type, value)) <= {list, tuple}:
+        return value
+    return xa.rows(value)
+
+
 def raw_table(value: object, table: str) -> pd.DataFrame:
-    """An Excel table (header row + rows) as the loader's raw frame, Excel-only forms normalised."""
-    grid = xa.rows(value)
+    """An Excel table (header row + rows) as the loader's raw frame, Excel-only forms normalised.
+
+    Number columns of floats become float64 and date columns of datetimes datetime64 (both lossless), so
+    the loader checks them typed and the cache digest hashes buffers instead of Python objects.
+    """
+    grid = _grid(value)
     if not grid:
         raise ArgumentError(f"{table} is empty; expected the whole table with its header row "
                             f"({_TABLE_SHEET[table]}[#All])")
-    width = len(grid[0])
-    if any(len(row) != width for row in grid):
+    if len(set(map(len, grid))) != 1:
         raise ArgumentError(f"{table} rows have different lengths; expected a rectangular range")
     header = [xa.header_name(h) for h in grid[0]]
     if not set(header) & set(SCHEMAS[table].column_names):
         shown = ", ".join(str(h) for h in grid[0][:4])
         raise ArgumentError(f"{table} first row ({shown[:60]}) is not its header; expected the whole table "
                             f"including the header row ({_TABLE_SHEET[table]}[#All])")
-    frame = pd.DataFrame(grid[1:], columns=pd.Index(header, dtype=object), dtype=object)
-    rows = np.arange(2, len(frame) + 2)
-    for col in SCHEMAS[table].columns:
-        if col.name not in frame.columns or not len(frame):
-            continue
-        values = frame[col.name].to_numpy(dtype=object)
-        label = f"{table}.{col.name}"
-        if col.kind == "date":
-            frame[col.name] = _serial_dates(values, label, rows)
-        elif col.kind in ("amount", "rate", "int"):
-            frame[col.name] = _number_texts(values, label, col.kind == "rate", rows)
+    body = grid[1:]
+    kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
+    rows = np.arange(2, len(body) + 2)
+    arrays: dict[int, np.ndarray] = {}
+    for pos, name in enumerate(header):
+        cells = list(map(itemgetter(pos), body))
+        kind = kinds.get(name)
+        if kind == "date":
+            arrays[pos] = _date_column(cells, f"{table}.{name}", rows)
+        elif kind in ("amount", "rate", "int"):
+            arrays[pos] = _number_column(cells, f"{table}.{name}", kind == "rate", rows)
+        else:
+            arrays[pos] = _objects(cells)
+    frame = pd.DataFrame(arrays, index=pd.RangeIndex(len(body)))
+    frame.columns = pd.Index(header, dtype=object)
     return frame
+
+
+def _objects(cells: list[object]) -> np.ndarray:
+    values = np.empty(len(cells), dtype=object)
+    values[:] = cells
+    return values
+
+
+_NONE = type(None)
+
+
+def _number_column(cells: list[object], label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
+    """float64 when every cell is a number (blank -> NaN); text numbers in plain form; else object cells."""
+    kinds = set(map(type, cells))
+    if kinds <= {float, int, _NONE}:
+        if int not in kinds or all(abs(v) < 2**53 for v in cells if type(v) is int):
+            return np.array(cells, dtype=np.float64)  # exact: floats as they are, ints below 2**53
+        return _objects(cells)
+    values = _objects(cells)
+    if str in kinds:
+        values = _number_texts(values, label, percent, rows)
+    return values
+
+
+def _date_column(cells: list[object], label: str, rows: np.ndarray) -> np.ndarray:
+    """datetime64 when every cell is a date (blank -> NaT); serial numbers converted; else object cells."""
+    kinds = set(map(type, cells)) - {_NONE}
+    values = _objects(cells)
+    if kinds & {float, int}:
+        values = _serial_dates(values, label, rows)
+        kinds = set(map(type, values.tolist())) - {_NONE}
+    if kinds and kinds <= {dt.datetime, pd.Timestamp}:
+        try:  # naive datetimes only (a tz-aware one fails the cast); past 2262 does not fit datetime64[ns]
+            stamps = pa.array(values, type=pa.timestamp("us"), from_pandas=True)
+            return np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[us]").astype(
+                "datetime64[ns]")
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            return values
+    return values
+
+
+def table_frame(value: object, table: str) -> pd.DataFrame:
+    """One Excel table on its own (ATLAS_PROJECTION's loans) -> the loaded engine frame, checked by the loader."""
+    from atlas_xl.loader import table_from_frame
+
+    return table_from_frame(raw_table(value, table), table, SOURCE)
 
 
 def _id_text(value: object) -> str:
@@ -195,12 +292,13 @@ def portfolio_run(clients: object, settlements: object, loans: object, reserve_t
     """run_engines over the four tables (cached)."""
     from atlas_xl.loader import portfolio_from_tables
 
+    tables = {"clients": raw_table(clients, "clients"), "settlements": raw_table(settlements, "settlements"),
+              "loans": raw_table(loans, "loans"), "reserve_terms": raw_table(reserve_terms, "reserve_terms")}
+
     def compute() -> EngineResult:
-        tables = {"clients": raw_table(clients, "clients"), "settlements": raw_table(settlements, "settlements"),
-                  "loans": raw_table(loans, "loans"), "reserve_terms": raw_table(reserve_terms, "reserve_terms")}
         return run_engines(portfolio_from_tables(tables, SOURCE), as_of, settings)
 
-    return CACHE.get(digest("portfolio", clients, settlements, loans, reserve_terms, as_of, settings), compute)
+    return CACHE.get(digest("portfolio", *tables.values(), as_of, settings), compute)
 
 
 def reserve_run(settlements: object, reserve_terms: object, as_of: dt.date, settings: Settings) -> EngineResult:
@@ -211,14 +309,15 @@ def reserve_run(settlements: object, reserve_terms: object, as_of: dt.date, sett
     """
     from atlas_xl.loader import portfolio_from_tables
 
-    def compute() -> EngineResult:
-        frames = {"settlements": raw_table(settlements, "settlements"),
-                  "reserve_terms": raw_table(reserve_terms, "reserve_terms")}
-        frames["clients"] = _reserve_only_clients(*frames.values())
-        frames["loans"] = pd.DataFrame(columns=list(SCHEMAS["loans"].column_names), dtype=object)
-        return run_engines(portfolio_from_tables(frames, SOURCE), as_of, settings)
+    frames = {"settlements": raw_table(settlements, "settlements"),
+              "reserve_terms": raw_table(reserve_terms, "reserve_terms")}
 
-    return CACHE.get(digest("reserves", settlements, reserve_terms, as_of, settings), compute)
+    def compute() -> EngineResult:
+        tables = {**frames, "clients": _reserve_only_clients(*frames.values()),
+                  "loans": pd.DataFrame(columns=list(SCHEMAS["loans"].column_names), dtype=object)}
+        return run_engines(portfolio_from_tables(tables, SOURCE), as_of, settings)
+
+    return CACHE.get(digest("reserves", *frames.values(), as_of, settings), compute)
 
 
 # ---------------------------------------------------------------------------------------------- lookups

@@ -2,6 +2,11 @@
 
 One validation path (`_build`) for all three sources; every check comes from atlas_xl.schemas and runs
 vectorised over whole columns with pyarrow compute (regex, split on '.', int casts): no per-row Decimal.
+CSV cells arrive as text. Cells from a workbook or an Excel range arrive typed; a number or date column whose
+every cell is a number (a date) stays typed (float64 / timestamp) and is checked by the typed converters,
+which accept and refuse exactly what the text converters do with the same cells written as CSV text (an
+amount double is accepted when it is the double nearest to a whole number of cents, i.e. when its shortest
+repr has at most 2 decimals); any other column becomes CSV text (`_cell_text`) first.
 Validation is lazy: every problem is collected as a `Problem` (row = the row the user sees, header = 1)
 and ONE `LoadError` lists them all. Exact conversion rules: amounts "1234.5" -> 123450 cents (at most
 2 decimals, more is an error, never rounded); rates "0.0125" -> 12500 ppm (at most 6 decimals).
@@ -73,8 +78,10 @@ class _Problems:
         if hits.size == 0:
             return
         for i in hits[:MAX_LISTED]:
+            value = values[int(i)].as_py()
             self.items.append(Problem(raw.file, raw.sheet, int(raw.rows[i]), column,
-                                      values[int(i)].as_py(), message))
+                                      value if isinstance(value, str) else _cell_text(value),
+                                      message))
         if hits.size > MAX_LISTED:
             self.items.append(Problem(raw.file, raw.sheet, None, column, None,
                                       f"{hits.size - MAX_LISTED} more row(s) with the same problem "
@@ -112,26 +119,46 @@ def portfolio_from_tables(tables: Mapping[str, pd.DataFrame], source: str = "wor
                                  f"sheet/table '{table}' is missing; expected the sheets {', '.join(TABLES)}"))
             raws[table] = None
             continue
-        frame = tables[table]
-        labels: dict[str, str] = {}
-        names: list[str] = []
-        for pos, name in enumerate(frame.columns):
-            text = _cell_text(name).strip()
-            if not text:
-                text = f"(blank header {pos + 1})"
-                labels[text] = f"column {_column_letter(pos)}"
-            names.append(text)
-        columns = {}
-        for name, (_, series) in zip(names, frame.items(), strict=True):
-            columns[name] = pa.array(_column_text(series), type=pa.string())
-        data = pa.table(columns) if columns else pa.table({})
-        rows = _row_numbers(frame.index)
-        raws[table] = _Raw(table, data, rows, source, table, labels)
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            problems.add(Problem(source, table, 1, dupes[0], None, f"duplicate column header(s) {dupes}"))
-            raws[table] = None
+        raws[table] = _raw_from_frame(tables[table], table, source, problems)
     return _build(raws, problems, {t: f"{source}, sheet {t}" for t in TABLES})
+
+
+def table_from_frame(frame: pd.DataFrame, table: str, source: str = "workbook") -> pd.DataFrame:
+    """Validate ONE raw table on its own (no other table to check its references against): the loaded frame,
+    or one LoadError listing every problem. Used where a single table is the whole input (ATLAS_PROJECTION)."""
+    problems = _Problems()
+    raw = _raw_from_frame(frame, table, source, problems)
+    if raw is None:
+        raise LoadError(problems.items)
+    spec = SCHEMAS[table]
+    raw = _drop_blank_rows(raw)
+    if not _check_header(raw, spec, problems):
+        raise LoadError(problems.items)
+    values, valid = _convert_columns(raw, spec, problems)
+    _check_keys(raw, spec, values, valid, problems)
+    if problems.items:
+        raise LoadError(problems.items)
+    return _to_frame(raw, spec, values)[0]
+
+
+def _raw_from_frame(frame: pd.DataFrame, table: str, source: str, problems: _Problems) -> _Raw | None:
+    labels: dict[str, str] = {}
+    names: list[str] = []
+    for pos, name in enumerate(frame.columns):
+        text = _cell_text(name).strip()
+        if not text:
+            text = f"(blank header {pos + 1})"
+            labels[text] = f"column {_column_letter(pos)}"
+        names.append(text)
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        problems.add(Problem(source, table, 1, dupes[0], None, f"duplicate column header(s) {dupes}"))
+        return None
+    kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
+    columns = {name: _column_array(series, kinds.get(name))
+               for name, (_, series) in zip(names, frame.items(), strict=True)}
+    data = pa.table(columns) if columns else pa.table({})
+    return _Raw(table, data, _row_numbers(frame.index), source, table, labels)
 
 
 def _row_numbers(index: pd.Index) -> np.ndarray:
@@ -381,6 +408,50 @@ def _column_text(series: pd.Series) -> list[str] | pd.Series:
     return [_cell_text(v) for v in series.tolist()]
 
 
+_NUMBER_KINDS = ("amount", "rate", "int")
+# below 1e9 in magnitude, value x 1e6 (a rate in ppm) is a double far inside the exact integers (2**53):
+# the typed decimal check is exact there; a larger number takes the text path
+_TYPED_LIMIT = 1e9
+
+
+def _column_array(series: pd.Series, kind: str | None) -> pa.Array:
+    """A column as the loader reads it: typed when every cell is of its number/date kind, else CSV text."""
+    typed = _typed_array(series, kind) if kind in (*_NUMBER_KINDS, "date") else None
+    return typed if typed is not None else pa.array(_column_text(series), type=pa.string())
+
+
+def _typed_array(series: pd.Series, kind: str) -> pa.Array | None:
+    """float64 numbers (NaN/None -> null) or timestamps (NaT/None -> null); None when the column is mixed."""
+    dtype = series.dtype
+    if pd.api.types.is_object_dtype(dtype):
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        if kind == "date" and inferred in ("datetime", "datetime64", "date"):
+            try:
+                series = pd.to_datetime(series)
+            except (ValueError, TypeError, OverflowError):
+                return None
+        elif kind != "date" and inferred in ("floating", "integer", "mixed-integer-float"):
+            try:
+                series = series.astype("float64")
+            except (ValueError, TypeError, OverflowError):
+                return None
+        else:
+            return None
+        dtype = series.dtype
+    if kind == "date":
+        if not pd.api.types.is_datetime64_dtype(dtype):  # tz-aware or anything else: as text
+            return None
+        return pa.array(series.to_numpy(dtype="datetime64[ns]"), type=pa.timestamp("ns"))
+    if pd.api.types.is_bool_dtype(dtype) or not (pd.api.types.is_float_dtype(dtype)
+                                                 or pd.api.types.is_integer_dtype(dtype)):
+        return None
+    numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = numbers[np.isfinite(numbers)]
+    if finite.size and np.abs(finite).max() >= _TYPED_LIMIT:
+        return None  # ints above 2**53 and huge amounts: the exact text path
+    return pa.array(numbers, type=pa.float64(), from_pandas=True)
+
+
 def _column_letter(pos: int) -> str:
     from openpyxl.utils import get_column_letter
 
@@ -429,12 +500,19 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
                      sources=tuple((t, sources[t]) for t in TABLES))
 
 
+def _blank_cells(column: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
+    """Blank: text that is empty after trimming, or a missing typed value."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return pc.equal(pc.utf8_trim_whitespace(column), "")
+    return pc.is_null(column, nan_is_null=True)
+
+
 def _drop_blank_rows(raw: _Raw) -> _Raw:
     if raw.data.num_columns == 0 or raw.data.num_rows == 0:
         return raw
     blank = None
     for column in raw.data.columns:
-        is_blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+        is_blank = _blank_cells(column)
         blank = is_blank if blank is None else pc.and_(blank, is_blank)
     mask = blank.to_numpy(zero_copy_only=False) if blank is not None else None
     if mask is None or not mask.any():
@@ -456,7 +534,7 @@ def _check_header(raw: _Raw, spec: TableSchema, problems: _Problems) -> bool:
             continue
         label = raw.column_labels.get(column)
         if label is not None:  # a blank header: fine when the whole column is blank too
-            if pc.any(pc.not_equal(pc.utf8_trim_whitespace(raw.data[column]), "")).as_py():
+            if pc.any(pc.invert(_blank_cells(raw.data[column]))).as_py():
                 problems.add(Problem(raw.file, raw.sheet, 1, label, None,
                                      "values under a blank header; expected only the columns " + expected))
             continue
@@ -481,18 +559,22 @@ def _convert_columns(raw: _Raw, spec: TableSchema,
     for col in spec.columns:
         if col.name not in raw.data.column_names:
             continue
-        text = pc.cast(raw.data[col.name].combine_chunks(), pa.string())
+        text = raw.data[col.name].combine_chunks()
+        typed = _typed_converter(col, text.type)
+        if typed is None:
+            text = pc.cast(text, pa.string())
+        convert = typed or _CONVERTERS[col.kind]
         if col.kind in _DICT_KINDS:
             # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
             encoded = pc.dictionary_encode(text)
             index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-            converted, ok, blank, issues = _CONVERTERS[col.kind](col, encoded.dictionary)
+            converted, ok, blank, issues = convert(col, encoded.dictionary)
             converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(
                 encoded.indices)
             ok, blank = ok[index], blank[index]
             issues = [(mask[index], message) for mask, message in issues]
         else:
-            converted, ok, blank, issues = _CONVERTERS[col.kind](col, text)
+            converted, ok, blank, issues = convert(col, text)
         if col.required:
             problems.add_rows(raw, col.name, blank, text, f"required; {_expected(col)}")
         for mask, message in issues:
@@ -630,6 +712,62 @@ _CONVERTERS = {
     "enum": _convert_enum, "amount": _convert_decimal, "rate": _convert_decimal, "int": _convert_int,
     "date": _convert_date,
 }
+
+
+# ----------------------------------------------------------------------------------------------- typed cells
+def _typed_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return numbers, ~_np(pc.is_valid(values)) | np.isnan(numbers)
+
+
+def _convert_decimal_typed(col: ColumnSpec, values: pa.Array):
+    """A number cell -> cents / ppm, as _convert_decimal does with its shortest repr: the double must be the one
+    nearest to a whole number of cents (ppm). `k / scale` is correctly rounded, so it equals the cell exactly
+    when the cell's shortest repr has at most 2 (6) decimals. |value| < _TYPED_LIMIT keeps k exact."""
+    places = 2 if col.kind == "amount" else 6
+    scale = 10**places
+    numbers, blank = _typed_numbers(values)
+    finite = np.isfinite(numbers) & ~blank
+    safe = np.where(finite, numbers, 0.0)
+    scaled = np.rint(safe * scale)
+    ok = finite & (scaled / scale == safe)
+    issues: Issues = [
+        (~finite & ~blank, f"not a number (decimal point, no thousands separator); {_expected(col)}"),
+        (finite & ~ok, f"more than {places} decimals; {_expected(col)}"),
+    ]
+    cents = scaled.astype(np.int64)
+    if col.blank_value is not None:
+        cents = np.where(blank, col.blank_value, cents)
+        ok = ok | blank
+    issues += _range_issues(col, cents, ok & ~blank)
+    return cents, ok, blank, issues
+
+
+def _convert_int_typed(col: ColumnSpec, values: pa.Array):
+    """A whole number cell, as _convert_int reads its text: 0..999,999,999 with no sign and no fraction."""
+    numbers, blank = _typed_numbers(values)
+    safe = np.where(np.isfinite(numbers), numbers, -1.0)
+    ok = ~blank & (safe == np.floor(safe)) & (safe >= 0) & ~np.signbit(safe) & (safe < 1e9)
+    number = np.where(ok, safe, 0).astype(np.int64)
+    return number, ok, blank, [(~ok & ~blank, f"not a whole number; {_expected(col)}"),
+                               *_range_issues(col, number, ok)]
+
+
+def _convert_date_typed(col: ColumnSpec, values: pa.Array):
+    """A date cell; a time of day is dropped, as _cell_text does."""
+    blank = ~_np(pc.is_valid(values))
+    stamps = np.asarray(values.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
+    days = np.where(blank, np.datetime64(0, "D"), stamps.astype("datetime64[D]")).astype("datetime64[ns]")
+    return days, ~blank, blank, []
+
+
+def _typed_converter(col: ColumnSpec, arrow_type: pa.DataType):
+    """The typed converter for a column that arrived typed; None: convert its text."""
+    if pa.types.is_floating(arrow_type) and col.kind in _NUMBER_KINDS:
+        return _convert_int_typed if col.kind == "int" else _convert_decimal_typed
+    if pa.types.is_timestamp(arrow_type) and col.kind == "date":
+        return _convert_date_typed
+    return None
 
 
 def _check_keys(raw: _Raw, spec: TableSchema, values: dict, valid: dict, problems: _Problems) -> None:

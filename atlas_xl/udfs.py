@@ -98,7 +98,7 @@ def ATLAS_PROJECTION(loans: Any, from_date: Any = None) -> Any:
     """Monthly portfolio projection (spills): Month, Principal, Interest, Payment, Outstanding."""
     from atlas_xl.schedules import portfolio_schedules, projection
 
-    frame = xa.table_frame(loans, "loans")
+    frame = xe.table_frame(loans, "loans")
     default = frame["start_date"].min().date() if len(frame) else dt.date.today()
     result = projection(portfolio_schedules(frame), xa.date_arg(from_date, "from_date", default=default))
     return [PROJECTION_HEADER] + projection_rows(result)

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = 2_000 if args.quick else 100_000
 
     from atlas_xl import excel_args as xa
+    from atlas_xl import excel_engine as xe
     from atlas_xl import udfs
     from atlas_xl.calendar import next_banking_day
     from atlas_xl.engine import run_engines
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     portfolio = portfolio_from_tables(raw, source="benchmark")
     excel = {t: excel_rows(raw[t], t) for t in TABLE_ARGS}
     excel_loans = excel_rows(raw_loans, "loans")
-    loans_frame = xa.table_frame(excel_loans, "loans")  # typed once, outside the timing
+    loans_frame = xe.table_frame(excel_loans, "loans")  # typed once, outside the timing
     as_of = dt.datetime.combine(portfolio.last_date.date(), dt.time())
     client_ids = portfolio.clients["client_id"].astype(str).tolist()
     start = loans_frame["start_date"].min().date()

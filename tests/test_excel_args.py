@@ -10,9 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas_xl import excel_args as xa
+from atlas_xl import excel_engine as xe
 from atlas_xl.errors import AmountError, ArgumentError, LoadError, Problem
 from atlas_xl.model import DayCount
 from atlas_xl.money import to_cents
+from atlas_xl.schemas import SCHEMAS
 
 LOANS_HEADER = ["loan_id", "client_id", "product", "principal", "annual_rate", "start_date", "periods",
                 "method", "frequency", "day_count"]
@@ -127,46 +129,57 @@ def test_choices_and_text() -> None:
     assert xa.flag("true", "f") is True and xa.flag(None, "f") is False
 
 
-# ---- columns -------------------------------------------------------------------------------------
-@given(st.lists(st.integers(-10**13, 10**13), max_size=50))
+# ---- columns and tables: one Excel table through the file loader's checks (excel_engine.table_frame) ---------
+def _clients(opening: list[object]) -> list[list[object]]:
+    """A clients table whose opening_balance column (may be negative) holds `opening`."""
+    rows = [[f"C{i}", "Shop", "DE", "DE89370400440532013000", None, "active", "verified", 0.0, "daily", 0.0,
+             0.0, value] for i, value in enumerate(opening)]
+    return [list(SCHEMAS["clients"].column_names), *rows]
+
+
+@given(st.lists(st.integers(-10**11, 10**11), min_size=1, max_size=50))
 def test_amount_column_matches_scalar_rule(cents: list[int]) -> None:
     floats = [c / 100 for c in cents]  # what Excel holds for each typed amount
     expected = [to_cents(repr(f)) for f in floats]
-    assert xa.amount_column([[f] for f in floats], "a").tolist() == expected
+    assert xe.table_frame(_clients(floats), "clients")["opening_balance_cents"].tolist() == expected
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e11, max_value=1e11))
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9))
 def test_amount_column_refuses_what_to_cents_refuses(value: float) -> None:
     try:
         expected: int | None = to_cents(value)
     except AmountError:
         expected = None
     if expected is None:
-        with pytest.raises(ArgumentError):
-            xa.amount_column([value], "a")
+        with pytest.raises(LoadError, match="more than 2 decimals"):
+            xe.table_frame(_clients([value]), "clients")
     else:
-        assert xa.amount_column([value], "a").tolist() == [expected]
+        assert xe.table_frame(_clients([value]), "clients")["opening_balance_cents"].tolist() == [expected]
 
 
 def test_100000_row_column() -> None:
     rng = np.random.default_rng(5)
     cents = rng.integers(0, 10**9, size=100_000)
-    column = [[int(c) / 100] for c in cents]
-    column[500] = ["1,234.56"]  # a text number amid the floats
-    result = xa.amount_column(column, "sales")
+    header = list(SCHEMAS["settlements"].column_names)
+    table = [header] + [[f"C{i}", 45292.0 + (i % 3000), "EUR", int(c) / 100, 0.0, 0.0, 0.0]
+                        for i, c in enumerate(cents)]
+    table[501][3] = "1,234.56"  # a text number amid the floats (data row 500)
+    frame = xe.table_frame(table, "settlements")
     expected = cents.copy()
     expected[500] = 123456
-    assert result.dtype == np.int64 and np.array_equal(result, expected)
-    serials = [[45292.0 + (i % 3000)] for i in range(100_000)]
-    days = xa.date_column(serials, "value_date")
+    assert frame["sales_cents"].dtype == np.int64 and np.array_equal(frame["sales_cents"], expected)
+    days = frame["value_date"].to_numpy(dtype="datetime64[D]")  # serial 45292 = 2024-01-01
     assert days[0] == np.datetime64("2024-01-01") and days[2999] == np.datetime64("2024-01-01") + 2999
 
 
 def test_column_error_names_the_row() -> None:
-    with pytest.raises(ArgumentError, match=r"sales row 3: 1\.005 is not an amount"):
-        xa.amount_column([[1.0], [2.0], [1.005]], "sales")
-    with pytest.raises(ArgumentError, match="value_date row 2 serial 60"):
-        xa.date_column([[45000.0], [60.0]], "value_date")
+    header = list(SCHEMAS["settlements"].column_names)
+    table = [header, *([f"C{i}", 45000.0, "EUR", v, 0.0, 0.0, 0.0] for i, v in enumerate([1.0, 2.0, 1.005]))]
+    with pytest.raises(LoadError, match=r"sheet settlements, row 4, column sales: more than 2 decimals"):
+        xe.table_frame(table, "settlements")
+    table = [header, ["C1", 45000.0, "EUR", 1.0, 0.0, 0.0, 0.0], ["C2", 60.0, "EUR", 1.0, 0.0, 0.0, 0.0]]
+    with pytest.raises(ArgumentError, match="settlements.value_date row 3 serial 60"):
+        xe.table_frame(table, "settlements")
 
 
 # ---- tables --------------------------------------------------------------------------------------
@@ -177,7 +190,7 @@ def test_loans_table_to_engine_frame() -> None:
         [None] * 10,  # a blank row inside the table range
         ["L2", "C1", "factoring", 2500.5, 0.1, dt.datetime(2024, 2, 1), 3.0, "bullet", "weekly", "30/360"],
     ]
-    frame = xa.table_frame(raw, "loans")
+    frame = xe.table_frame(raw, "loans")
     assert frame["principal_cents"].tolist() == [1_000_000, 250_050]
     assert frame["annual_rate_ppm"].tolist() == [50_000, 100_000]
     assert frame["start_date"].tolist() == [np.datetime64("2024-01-01"), np.datetime64("2024-02-01")]
@@ -190,17 +203,18 @@ def test_loans_table_to_engine_frame() -> None:
 def test_reserve_terms_blank_cap_is_no_cap_and_bad_hold_days() -> None:
     header = ["client_id", "reserve", "rate", "hold_days", "hold_basis", "cap", "fixed_amount", "min_balance"]
     good = ["C1", "rolling", 0.1, 90.0, "calendar", None, 0.0, 0.0]
-    assert xa.table_frame([header, good], "reserve_terms")["cap_cents"].tolist() == [-1]
+    assert xe.table_frame([header, good], "reserve_terms")["cap_cents"].tolist() == [-1]
     bad = ["C1", "rolling", 0.1, -1.0, "calendar", None, 0.0, 0.0]
-    with pytest.raises(ArgumentError, match="reserve_terms.hold_days row 2 must be >= 0"):
-        xa.table_frame([header, bad], "reserve_terms")
+    with pytest.raises(LoadError, match="row 2, column hold_days: not a whole number"):
+        xe.table_frame([header, bad], "reserve_terms")
 
 
 def test_table_shape_errors() -> None:
-    with pytest.raises(ArgumentError, match="lacks column"):
-        xa.table_frame([["loan_id"], ["L1"]], "loans")
-    with pytest.raises(ArgumentError, match="blank or repeated"):
-        xa.table([["a", "a"], [1.0, 2.0]], "t")
+    with pytest.raises(LoadError, match="missing column 'client_id'"):
+        xe.table_frame([["loan_id"], ["L1"]], "loans")
+    with pytest.raises(LoadError, match="duplicate column header"):
+        xe.table_frame([["loan_id", "loan_id"], ["L1", "L2"]], "loans")
+
 
 
 # ---- errors in cells -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from atlas_xl import __version__, udfs
-from atlas_xl import excel_args as xa
+from atlas_xl import excel_engine as xe
 from atlas_xl.schedules import build_schedule, portfolio_schedules, projection
 
 LOANS_HEADER = ["loan_id", "client_id", "product", "principal", "annual_rate", "start_date", "periods",
@@ -105,7 +105,7 @@ def _loans_table(n: int) -> list[list[object]]:
 def test_projection_equals_engine() -> None:
     table = _loans_table(2000)
     cells = udfs.ATLAS_PROJECTION(table, 45444.0)  # 2024-06-01
-    frame = xa.table_frame(table, "loans")
+    frame = xe.table_frame(table, "loans")
     engine = projection(portfolio_schedules(frame), dt.date(2024, 6, 1))
     assert cells[0] == udfs.PROJECTION_HEADER
     assert len(cells) == len(engine) + 1
@@ -118,4 +118,4 @@ def test_projection_equals_engine() -> None:
 def test_projection_bad_table() -> None:
     table = _loans_table(3)
     table[2][3] = "12.345,00"
-    assert udfs.ATLAS_PROJECTION(table).startswith("#ATLAS! loans.principal row 3: ")
+    assert udfs.ATLAS_PROJECTION(table).startswith("#ATLAS! Excel, sheet loans, row 3, column principal: not a number")

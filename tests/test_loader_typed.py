@@ -1,0 +1,134 @@
+"""Typed cells (numbers and dates from a workbook or an Excel range) are checked by typed converters; they must
+accept and refuse exactly what the text path does with the same cells written as CSV text (`_cell_text`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atlas_xl import excel_engine as xe
+from atlas_xl.errors import LoadError
+from atlas_xl.loader import _cell_text, portfolio_from_tables
+from atlas_xl.schemas import SCHEMAS
+
+CLIENT = {"name": "Shop", "country": "DE", "iban": "DE89370400440532013000", "bic": "", "status": "active",
+          "kyc_status": "verified", "payout_frequency": "daily", "min_payout": 0.0, "opening_balance": 0.0}
+
+
+def tables(amounts: list[object], rates: list[object], days: list[object], dates: list[object]) -> dict:
+    """One client per value: credit_limit / fixed_amount = amounts[i], rates in the two rate columns,
+    hold_days = days[i]; one settlement per client on dates[i]."""
+    n = len(amounts)
+    ids = [f"C{i:03d}" for i in range(n)]
+    clients = pd.DataFrame({"client_id": ids, **{k: [v] * n for k, v in CLIENT.items()},
+                            "credit_limit": amounts, "factoring_withhold_rate": rates})
+    settlements = pd.DataFrame({"client_id": ids, "value_date": dates, "currency": ["EUR"] * n,
+                                "sales": amounts, "refunds": [0.0] * n, "chargebacks": [0.0] * n,
+                                "fees": [0.0] * n})
+    terms = pd.DataFrame({"client_id": ids, "reserve": ["rolling"] * n, "rate": rates, "hold_days": days,
+                          "hold_basis": ["calendar"] * n, "cap": amounts, "fixed_amount": amounts,
+                          "min_balance": [0.0] * n})
+    loans = pd.DataFrame(columns=list(SCHEMAS["loans"].column_names), dtype=object)
+    return {"clients": clients, "settlements": settlements, "loans": loans, "reserve_terms": terms}
+
+
+def as_text(frames: dict) -> dict:
+    """The same tables as a CSV would hold them (every cell through _cell_text)."""
+    return {name: frame.map(_cell_text).astype(object) for name, frame in frames.items()}
+
+
+def outcome(frames: dict) -> object:
+    try:
+        portfolio = portfolio_from_tables(frames, source="t")
+    except LoadError as error:
+        return sorted((p.sheet, p.row, p.column, str(p.value), p.message) for p in error.problems)
+    return {name: getattr(portfolio, name).to_dict("list") for name in ("clients", "settlements", "reserve_terms")}
+
+
+def decimal_floats(places: int) -> st.SearchStrategy[float]:
+    return st.decimals(min_value=-10**9, max_value=10**9, places=places, allow_nan=False).map(float)
+
+
+NUMBERS = st.one_of(
+    decimal_floats(2), decimal_floats(3), decimal_floats(6), decimal_floats(7),
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.integers(min_value=-10**12, max_value=10**12).map(float),
+    st.sampled_from([0.0, -0.0, 1e-7, 0.1 + 0.2, 1234.56, 999_999_999.99, 1e9, 2.0**53, float("nan")]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(NUMBERS, NUMBERS, NUMBERS), min_size=1, max_size=6))
+def test_typed_numbers_load_exactly_as_their_text(cells: list[tuple[float, float, float]]) -> None:
+    amounts, rates, days = (list(c) for c in zip(*cells, strict=True))
+    dates = [dt.datetime(2026, 11, 2)] * len(cells)
+    frames = tables(amounts, rates, days, dates)
+    assert frames["clients"]["credit_limit"].dtype == np.float64  # the typed path is the one exercised
+    assert outcome(frames) == outcome(as_text(frames))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2200, 12, 31)),
+                min_size=1, max_size=5, unique_by=lambda d: d.date()))
+def test_typed_dates_load_exactly_as_their_text(stamps: list[dt.datetime]) -> None:
+    n = len(stamps)
+    frames = tables([100.0] * n, [0.1] * n, [7.0] * n, stamps)  # times of day are dropped in both paths
+    assert outcome(frames) == outcome(as_text(frames))
+
+
+def test_a_typed_amount_with_three_decimals_is_named_like_its_text() -> None:
+    frames = tables([1234.567, 10.5], [0.1, 0.1], [7.0, 7.0], [dt.datetime(2026, 11, 2)] * 2)
+    with pytest.raises(LoadError) as caught:
+        portfolio_from_tables(frames, source="t")
+    found = {(p.sheet, p.row, p.column, p.value) for p in caught.value.problems}
+    # 1234.567 in credit_limit (clients), sales (settlements), cap and fixed_amount (reserve_terms), row 2
+    assert found == {("clients", 2, "credit_limit", "1234.567"), ("settlements", 2, "sales", "1234.567"),
+                     ("reserve_terms", 2, "cap", "1234.567"), ("reserve_terms", 2, "fixed_amount", "1234.567")}
+    assert all("more than 2 decimals" in p.message for p in caught.value.problems)
+
+
+def test_typed_cents_are_exact() -> None:
+    # 0.1 + 0.2 is 0.30000000000000004 as a double: more than 2 decimals, refused (not rounded to 0.30);
+    # 1234.56 is the double nearest 123456 / 100: exactly 123456 cents; 0.025 is 25000 ppm
+    frames = tables([1234.56, 999_999_999.99], [0.025, 1.0], [30.0, 0.0], [dt.datetime(2026, 11, 2)] * 2)
+    portfolio = portfolio_from_tables(frames, source="t")
+    assert portfolio.clients["credit_limit_cents"].tolist() == [123456, 99_999_999_999]
+    assert portfolio.clients["factoring_withhold_rate_ppm"].tolist() == [25_000, 1_000_000]
+    assert portfolio.reserve_terms["hold_days"].tolist() == [30, 0]
+
+
+def test_excel_range_columns_are_typed_and_text_numbers_still_read() -> None:
+    header = list(SCHEMAS["settlements"].column_names)
+    day = dt.datetime(2026, 11, 2, 15, 30)
+    typed = xe.raw_table([header, ["C1", day, "EUR", 10.0, 0.0, None, 1.5]], "settlements")
+    assert typed["sales"].dtype == np.float64 and typed["value_date"].dtype == "datetime64[ns]"
+    assert np.isnan(typed["chargebacks"][0])  # a blank cell
+    mixed = xe.raw_table([header, ["C1", 46328.0, "EUR", "1,234.50", 0.0, 0.0, 0.0]], "settlements")
+    assert mixed["sales"].tolist() == ["1234.50"]  # text numbers normalised for the loader
+    assert mixed["value_date"].tolist() == [pd.Timestamp("2026-11-02")]  # serial 46328 = 2026-11-02
+
+
+def test_cache_key_tells_blank_from_empty_text_and_a_changed_cent() -> None:
+    header = list(SCHEMAS["settlements"].column_names)
+    day = dt.datetime(2026, 11, 2)
+
+    def key(*row: object) -> str:
+        return xe.digest(xe.raw_table([header, list(row)], "settlements"))
+
+    base = key("C1", day, "EUR", 10.0, 0.0, 0.0, 0.0)
+    assert base == key("C1", day, "EUR", 10.0, 0.0, 0.0, 0.0)
+    assert base != key("C1", day, "EUR", 10.01, 0.0, 0.0, 0.0)
+    assert base != key("C1", day + dt.timedelta(days=1), "EUR", 10.0, 0.0, 0.0, 0.0)
+    assert key("C1", day, None, 10.0, 0.0, 0.0, 0.0) != key("C1", day, "", 10.0, 0.0, 0.0, 0.0)
+    assert base != key("C1", day, "EUR", "10", 0.0, 0.0, 0.0)  # text "10" is another cell than 10.0
+
+
+def test_decimal_strategy_sanity() -> None:
+    # the strategies above produce doubles whose shortest repr has the requested decimals
+    assert _cell_text(float(Decimal("1234.567"))) == "1234.567"
