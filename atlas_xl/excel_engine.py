@@ -108,6 +108,9 @@ def digest(*parts: object) -> str:
 def _frame_digest(key: hashlib.blake2b, frame: pd.DataFrame) -> None:
     key.update(b"F" + pickle.dumps((list(frame.columns), len(frame)), protocol=5))
     for _, series in frame.items():
+        if isinstance(series.dtype, pd.StringDtype):
+            _arrow_digest(key, pa.array(series.array))
+            continue
         values = series.to_numpy()
         if values.dtype != object:
             key.update(b"N" + values.dtype.str.encode("ascii"))
@@ -115,13 +118,20 @@ def _frame_digest(key: hashlib.blake2b, frame: pd.DataFrame) -> None:
             continue
         text = _text_array(values)
         if text is not None:
-            key.update(b"S" + len(text.buffers()).to_bytes(1, "little"))
-            for buffer in text.buffers():
-                key.update(b"-" if buffer is None else b"B" + len(buffer).to_bytes(8, "little"))
-                if buffer is not None:
-                    key.update(buffer)
+            _arrow_digest(key, text)
             continue
         key.update(b"O" + pickle.dumps(values.tolist(), protocol=5))
+
+
+def _arrow_digest(key: hashlib.blake2b, text: pa.Array | pa.ChunkedArray) -> None:
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    key.update(b"S" + len(text).to_bytes(8, "little") + text.offset.to_bytes(8, "little")
+               + len(text.buffers()).to_bytes(1, "little"))
+    for buffer in text.buffers():
+        key.update(b"-" if buffer is None else b"B" + len(buffer).to_bytes(8, "little"))
+        if buffer is not None:
+            key.update(buffer)
 
 
 def _text_array(values: np.ndarray) -> pa.Array | None:
@@ -198,7 +208,7 @@ def raw_table(value: object, table: str) -> pd.DataFrame:
     body = grid[1:]
     kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
     rows = np.arange(2, len(body) + 2)
-    arrays: dict[int, np.ndarray] = {}
+    arrays: dict[int, object] = {}
     for pos, name in enumerate(header):
         cells = list(map(itemgetter(pos), body))
         kind = kinds.get(name)
@@ -207,7 +217,7 @@ def raw_table(value: object, table: str) -> pd.DataFrame:
         elif kind in ("amount", "rate", "int"):
             arrays[pos] = _number_column(cells, f"{table}.{name}", kind == "rate", rows)
         else:
-            arrays[pos] = _objects(cells)
+            arrays[pos] = _text_column(cells)
     frame = pd.DataFrame(arrays, index=pd.RangeIndex(len(body)))
     frame.columns = pd.Index(header, dtype=object)
     return frame
@@ -220,6 +230,13 @@ def _objects(cells: list[object]) -> np.ndarray:
 
 
 _NONE = type(None)
+
+
+def _text_column(cells: list[object]) -> object:
+    """Arrow-backed text when every cell is text or blank (None -> missing); else object cells."""
+    if set(map(type, cells)) <= {str, _NONE}:
+        return pd.array(pa.array(cells, type=pa.string()), dtype="str")
+    return _objects(cells)
 
 
 def _number_column(cells: list[object], label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
@@ -236,20 +253,25 @@ def _number_column(cells: list[object], label: str, percent: bool, rows: np.ndar
 
 
 def _date_column(cells: list[object], label: str, rows: np.ndarray) -> np.ndarray:
-    """datetime64 when every cell is a date (blank -> NaT); serial numbers converted; else object cells."""
-    kinds = set(map(type, cells)) - {_NONE}
-    values = _objects(cells)
+    """datetime64 when every cell is a date (blank -> NaT); serial numbers converted; else object cells.
+
+    A settlements table repeats ~365 dates over 100,000 rows: each distinct cell is converted once."""
+    distinct = dict.fromkeys(cells)
+    kinds = set(map(type, distinct)) - {_NONE}
     if kinds & {float, int}:
-        values = _serial_dates(values, label, rows)
-        kinds = set(map(type, values.tolist())) - {_NONE}
+        cells = _serial_dates(_objects(cells), label, rows).tolist()
+        distinct = dict.fromkeys(cells)
+        kinds = set(map(type, distinct)) - {_NONE}
     if kinds and kinds <= {dt.datetime, pd.Timestamp}:
         try:  # naive datetimes only (a tz-aware one fails the cast); past 2262 does not fit datetime64[ns]
-            stamps = pa.array(values, type=pa.timestamp("us"), from_pandas=True)
-            return np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[us]").astype(
-                "datetime64[ns]")
+            keys = list(distinct)
+            stamps = pa.array(keys, type=pa.timestamp("us"), from_pandas=True)
+            days = np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[us]").astype("datetime64[ns]")
+            position = dict(zip(keys, range(len(keys)), strict=True))
+            return days[np.fromiter(map(position.__getitem__, cells), dtype=np.int64, count=len(cells))]
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
-            return values
-    return values
+            pass
+    return _objects(cells)
 
 
 def table_frame(value: object, table: str) -> pd.DataFrame:
