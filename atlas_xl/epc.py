@@ -12,9 +12,12 @@ checked: silently changing a reference would break the trace back to the payout.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
+from functools import lru_cache
 
-from schwifty import BIC, IBAN
+from schwifty import BIC, IBAN, registry
+from schwifty.domain import IBANSpec
 from schwifty.exceptions import SchwiftyException
 
 from atlas_xl.errors import IbanError, SepaError
@@ -23,6 +26,9 @@ EPC_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-?:(
 _EPC_TEXT_RE = re.compile(r"[a-zA-Z0-9/\-?:().,'+ ]*")
 _NOT_EPC_RE = re.compile(r"[^a-zA-Z0-9/\-?:().,'+ ]")
 _SPACES_RE = re.compile(r" {2,}")
+# Text that transliterate() returns unchanged: EPC characters only, single spaces between words, none at
+# the ends.
+_CLEAN_EPC_RE = re.compile(r"(?:[a-zA-Z0-9/\-?:().,'+]+(?: [a-zA-Z0-9/\-?:().,'+]+)*)?")
 
 # EPC field lengths (the XSD allows 140 for names; the EPC SCT rulebook limits them to 70).
 NAME_MAX = 70
@@ -50,6 +56,14 @@ def transliterate(text: str | None) -> str:
     if text is None:
         return ""
     text = str(text)
+    if _CLEAN_EPC_RE.fullmatch(text):
+        # already EPC text (most names and references): _transliterate would return it unchanged - none
+        # of its characters is in _TABLE or outside the set, no runs of spaces, no space at either end
+        return text
+    return _transliterate(text)
+
+
+def _transliterate(text: str) -> str:
     if text.isascii():  # the common case: no accents to decompose, only characters to drop or map
         return _SPACES_RE.sub(" ", _NOT_EPC_RE.sub(" ", text.translate(_TABLE))).strip()
     mapped = text.translate(_TABLE)
@@ -117,3 +131,60 @@ def check_bic(value: str, who: str) -> BIC:
         return BIC(str(value))
     except SchwiftyException as exc:
         raise IbanError(f"{who}: BIC {value!r} is invalid ({exc}); expected e.g. COBADEFFXXX") from None
+
+
+# Fast paths for the writer, which checks one IBAN and BIC per payout: schwifty builds several str
+# subclasses, a BBAN and a pycountry lookup per value (~15 us). A value already in schwifty's canonical
+# form (ASCII capitals and digits: its clean() - drop whitespace, upper-case - leaves it unchanged) is
+# settled here with schwifty's own registry data and formulas; everything else, and every failure, goes
+# through schwifty itself, so the verdict and error text are schwifty's for every input
+# (tests/test_epc.py compares both with plain schwifty under hypothesis).
+_CANONICAL_IBAN_RE = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]+")  # ASCII-only form of schwifty's structure check
+_CANONICAL_BIC_RE = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")  # schwifty's ISO 9362 check
+# schwifty's numerify(): 0-9 stay, A=10 ... Z=35
+_MOD97_DIGITS = str.maketrans({c: str(int(c, 36)) for c in string.digits + string.ascii_uppercase})
+
+
+@lru_cache(maxsize=1024)  # keys are two capitals: at most 676
+def _sepa_iban_spec(country_code: str) -> IBANSpec | None:
+    """schwifty's IBAN spec for a SEPA country, None for any other (or unknown) country code."""
+    try:
+        spec = registry.get_iban_spec(country_code)
+    except SchwiftyException:
+        return None
+    return spec if spec.in_sepa_zone else None
+
+
+@lru_cache(maxsize=2048)  # keys are two characters of [A-Z]
+def _bic_country_known(country_code: str) -> bool:
+    # schwifty's own country check (a pycountry lookup), which only reads characters 5-6 of the BIC
+    return BIC(f"XXXX{country_code}XX", allow_invalid=True).country is not None
+
+
+def _is_canonical_sepa_iban(text: str) -> bool:
+    """True only where IBAN(text) validates, has compact form `text` and is in the SEPA zone."""
+    if not _CANONICAL_IBAN_RE.fullmatch(text):
+        return False
+    spec = _sepa_iban_spec(text[:2])
+    if spec is None or len(text) != spec.iban_length or not spec.regex.match(text[4:]):
+        return False
+    # schwifty's ISO 7064 mod 97-10 check: the check digits computed from BBAN + country must match
+    number = int((text[4:] + text[:2]).translate(_MOD97_DIGITS))
+    return f"{98 - number * 100 % 97:02d}" == text[2:4]
+
+
+def _is_canonical_bic(text: str) -> bool:
+    """True only where BIC(text) validates and has compact form `text`."""
+    return _CANONICAL_BIC_RE.fullmatch(text) is not None and _bic_country_known(text[4:6])
+
+
+def iban_compact(value: str, who: str) -> str:
+    """check_iban(value, who).compact: the same verdict and errors, fast for an already compact IBAN."""
+    text = str(value)
+    return text if _is_canonical_sepa_iban(text) else check_iban(value, who).compact
+
+
+def bic_compact(value: str, who: str) -> str:
+    """check_bic(value, who).compact: the same verdict and errors, fast for an already compact BIC."""
+    text = str(value)
+    return text if _is_canonical_bic(text) else check_bic(value, who).compact

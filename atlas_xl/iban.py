@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from atlas_xl.epc import check_iban
+from atlas_xl.epc import iban_compact
 from atlas_xl.errors import IbanError
 
 
@@ -17,7 +17,7 @@ def iban_problem(iban: object) -> str | None:
     if iban is None or (isinstance(iban, float) and iban != iban) or not str(iban).strip():
         return "IBAN is missing"
     try:
-        check_iban(str(iban), "client")
+        iban_compact(str(iban), "client")
     except IbanError as error:
         return str(error).removeprefix("client: ")
     return None

@@ -11,8 +11,10 @@ with schwifty, execution date on a TARGET2 banking day. Output bytes depend only
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -28,7 +30,7 @@ from pathlib import Path
 from lxml import etree
 
 from atlas_xl.calendar import closing_reason, is_banking_date
-from atlas_xl.epc import check_bic, check_iban, check_identifier, epc_name, epc_remittance
+from atlas_xl.epc import bic_compact, check_identifier, epc_name, epc_remittance, iban_compact
 from atlas_xl.errors import AtlasError, SepaError
 
 # EPC SCT: at most 999,999,999.99 EUR per transaction.
@@ -91,11 +93,11 @@ def _check_debtor(debtor: Debtor) -> tuple[_Party, list[str]]:
         problems.append(f"debtor name {debtor.name!r} has no character of the EPC set; expected a name")
     iban = bic = ""
     try:
-        iban = check_iban(debtor.iban, "debtor account").compact
+        iban = iban_compact(debtor.iban, "debtor account")
     except AtlasError as exc:
         problems.append(str(exc))
     try:
-        bic = check_bic(debtor.bic, "debtor account").compact
+        bic = bic_compact(debtor.bic, "debtor account")
     except AtlasError as exc:
         problems.append(str(exc))
     return _Party(name, iban, bic, iban[:2]), problems
@@ -122,12 +124,12 @@ def _check_transfer(t: CreditTransfer) -> tuple[_Party, str, list[str]]:
         problems.append(f"{who}: creditor name {t.creditor_name!r} has no character of the EPC set")
     iban = bic = ""
     try:
-        iban = check_iban(t.creditor_iban, who).compact
+        iban = iban_compact(t.creditor_iban, who)
     except AtlasError as exc:
         problems.append(str(exc))
     if t.creditor_bic:
         try:
-            bic = check_bic(t.creditor_bic, who).compact
+            bic = bic_compact(t.creditor_bic, who)
         except AtlasError as exc:
             problems.append(str(exc))
     return _Party(name, iban, bic or None, iban[:2]), epc_remittance(t.remittance or ""), problems
@@ -143,16 +145,33 @@ def _raise_problems(problems: list[str]) -> None:
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    # text goes through lxml, which escapes it: data can never become markup
-    element = etree.SubElement(parent, tag, attrib)
+    # Every element goes into its parent's namespace (the Document's): the tree then is exactly what the
+    # XSD sees, so it can be validated without re-parsing its serialisation (see build_pain001).
+    # Text goes through lxml, which escapes it: data can never become markup.
+    element = etree.SubElement(parent, f"{parent.tag.partition('}')[0]}}}{tag}", attrib)
     if text is not None:
         element.text = text
     return element
 
 
-def _agent(parent: etree._Element, tag: str, bic: str, version: PainVersion) -> None:
+def _agent(parent: etree._Element, tag: str, bic: str | None, version: PainVersion) -> None:
     fin = _sub(_sub(parent, tag), "FinInstnId")
     _sub(fin, "BICFI" if version is PainVersion.V09 else "BIC", bic)
+
+
+def _transaction_template(ns: str, version: PainVersion) -> etree._Element:
+    """One CdtTrfTxInf with every optional part (creditor agent, remittance) and no texts yet."""
+    tx = etree.Element(f"{{{ns}}}CdtTrfTxInf", nsmap={None: ns})
+    _sub(_sub(tx, "PmtId"), "EndToEndId")
+    _sub(_sub(tx, "Amt"), "InstdAmt", Ccy="EUR")
+    _agent(tx, "CdtrAgt", None, version)
+    party = _sub(tx, "Cdtr")
+    _sub(party, "Nm")
+    if version is PainVersion.V09:
+        _sub(_sub(party, "PstlAdr"), "Ctry")
+    _sub(_sub(_sub(tx, "CdtrAcct"), "Id"), "IBAN")
+    _sub(_sub(tx, "RmtInf"), "Ustrd")
+    return tx
 
 
 def build_pain001(transfers: Sequence[CreditTransfer], debtor: Debtor, execution_date: date,
@@ -199,7 +218,7 @@ def build_pain001(transfers: Sequence[CreditTransfer], debtor: Debtor, execution
     count = str(len(transfers))
     total = format_amount(sum(int(t.amount_cents) for t in transfers))  # exact: Python int cents
     ns = f"urn:iso:std:iso:20022:tech:xsd:{version.value}"
-    doc = etree.Element("Document", nsmap={None: ns})
+    doc = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})
     root = _sub(doc, "CstmrCdtTrfInitn")
 
     hdr = _sub(root, "GrpHdr")
@@ -224,24 +243,45 @@ def build_pain001(transfers: Sequence[CreditTransfer], debtor: Debtor, execution
     _agent(pmt, "DbtrAgt", str(dbtr.bic), version)
     _sub(pmt, "ChrgBr", "SLEV")
 
+    # Each transaction is a copy of one template (one C call instead of ~17 SubElement calls) whose
+    # text-bearing leaves are then filled in document order; parts a payout does not have are removed.
+    template = _transaction_template(ns, version)
+    leaves = [element.tag for element in template.iter() if len(element) == 0]
+    agent_tag, remittance_tag = f"{{{ns}}}CdtrAgt", f"{{{ns}}}RmtInf"
+    with_country = version is PainVersion.V09
     for t, cdtr, ustrd in checked:
-        tx = _sub(pmt, "CdtTrfTxInf")
-        _sub(_sub(tx, "PmtId"), "EndToEndId", t.end_to_end_id)
-        _sub(_sub(tx, "Amt"), "InstdAmt", format_amount(t.amount_cents), Ccy="EUR")
-        if cdtr.bic:
-            _agent(tx, "CdtrAgt", cdtr.bic, version)
-        party = _sub(tx, "Cdtr")
-        _sub(party, "Nm", cdtr.name)
-        if version is PainVersion.V09:
-            _sub(_sub(party, "PstlAdr"), "Ctry", cdtr.country)
-        _sub(_sub(_sub(tx, "CdtrAcct"), "Id"), "IBAN", cdtr.iban)
-        if ustrd:
-            _sub(_sub(tx, "RmtInf"), "Ustrd", ustrd)
+        tx = copy.deepcopy(template)
+        texts = [t.end_to_end_id, format_amount(t.amount_cents), cdtr.bic, cdtr.name, cdtr.iban, ustrd]
+        if with_country:
+            texts.insert(4, cdtr.country)
+        for element, text in zip(tx.iter(*leaves), texts, strict=True):
+            element.text = text
+        if not cdtr.bic:
+            tx.remove(tx.find(agent_tag))
+        if not ustrd:
+            tx.remove(tx.find(remittance_tag))
+        pmt.append(tx)
 
+    # The tree is validated itself instead of parsing its serialisation back (the parse alone costs about
+    # as much as the XSD check). Equivalent: the bytes returned are lxml's serialisation of this very tree,
+    # taken after the check, and parsing them gives back the same elements (all in the one default
+    # namespace), the same attribute and the same texts - escaping is lossless and these texts need none
+    # (EPC characters, checked identifiers, IBAN/BIC, dates, amounts) - plus whitespace-only text between
+    # elements from pretty-printing, which the XSD ignores in element-only content; no DOCTYPE, comment or
+    # processing instruction is ever written. So the XSD and the totals check give the same verdict on the
+    # tree as on the bytes (tests also run validate_pain001 and xmlschema over the returned bytes).
+    try:
+        _check_document(doc, version)
+    except SepaError:
+        # re-check the bytes as validate_pain001 does, for an error with line numbers (a built tree has none)
+        validate_pain001(_serialise(doc), version)
+        raise
+    return _serialise(doc)
+
+
+def _serialise(doc: etree._Element) -> bytes:
     # a fixed declaration with double quotes (some bank portals reject lxml's single-quoted one)
-    xml = XML_DECLARATION + etree.tostring(doc, xml_declaration=False, encoding="UTF-8", pretty_print=True)
-    validate_pain001(xml, version)
-    return xml
+    return XML_DECLARATION + etree.tostring(doc, xml_declaration=False, encoding="UTF-8", pretty_print=True)
 
 
 @lru_cache(maxsize=4)
@@ -272,6 +312,11 @@ def validate_pain001(xml: bytes, version: PainVersion) -> None:
         # a pain.001 never has a DTD; one here can only carry entity tricks (XXE, billion laughs)
         raise SepaError(f"the SEPA file has a DOCTYPE declaration "
                         f"{doc.getroottree().docinfo.doctype[:80]!r}; expected a plain {version.value} document")
+    _check_document(doc, version)
+
+
+def _check_document(doc: etree._Element, version: PainVersion) -> None:
+    """The XSD check and the totals check of validate_pain001, on a parsed or built document."""
     schema = _schema(version)
     try:
         valid = schema.validate(doc)
@@ -289,7 +334,7 @@ def validate_pain001(xml: bytes, version: PainVersion) -> None:
     for block in ("p:CstmrCdtTrfInitn/p:GrpHdr", "p:CstmrCdtTrfInitn/p:PmtInf"):
         for head in doc.xpath(block, namespaces=ns):
             scope = doc if block.endswith("GrpHdr") else head
-            amounts = scope.xpath(".//p:CdtTrfTxInf/p:Amt/p:InstdAmt/text()", namespaces=ns)
+            amounts = _amount_texts(version)(scope)
             cents = sum(_to_cents(a) for a in amounts)
             nb = head.findtext("p:NbOfTxs", namespaces=ns)
             ctrl = head.findtext("p:CtrlSum", namespaces=ns)
@@ -302,7 +347,23 @@ def validate_pain001(xml: bytes, version: PainVersion) -> None:
         raise SepaError(f"the SEPA file's totals do not match its transactions: {'; '.join(problems)}")
 
 
+@lru_cache(maxsize=4)
+def _amount_texts(version: PainVersion) -> etree.XPath:
+    # Compiled once, plain strings (no "smart" strings referencing their element), and `descendant::x`,
+    # which selects the same nodes as `.//x` (XPath 1.0 section 2.5: they differ only under a positional
+    # predicate, and there is none) without the descendant-or-self step: ~30% faster than the `.//` form.
+    return etree.XPath("descendant::p:CdtTrfTxInf/p:Amt/p:InstdAmt/text()", smart_strings=False,
+                       namespaces={"p": f"urn:iso:std:iso:20022:tech:xsd:{version.value}"})
+
+
+# the form format_amount writes: read without Decimal (same value); any other form goes through Decimal
+_PLAIN_AMOUNT_RE = re.compile(r"([0-9]+)\.([0-9]{2})")
+
+
 def _to_cents(text: str) -> int:
+    plain = _PLAIN_AMOUNT_RE.fullmatch(text)
+    if plain:
+        return int(plain[1]) * 100 + int(plain[2])
     # the XSD already guaranteed a decimal; Decimal keeps it exact
     value = Decimal(text.strip()) * 100
     if value != value.to_integral_value():
