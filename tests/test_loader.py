@@ -209,6 +209,23 @@ def test_duplicate_key(tmp_path):
     assert problem.message == "duplicate key (client_id, value_date, currency); first on row 2"
 
 
+def test_duplicate_key_after_trimming_and_case(tmp_path):
+    # " A1" is the id A1 once trimmed and "eur" the currency EUR once upper-cased: the same key as row 2
+    lines = with_row("settlements", 3, " A1,2026-03-02,eur,100.1,0,0,1.5")
+    problem = only(problems_of(write_folder(tmp_path, settlements=lines)))
+    assert (problem.row, problem.message) == (3, "duplicate key (client_id, value_date, currency); first on row 2")
+
+
+def test_duplicate_among_many_rows_is_found(tmp_path):
+    # 3,000 distinct (client, day) keys, then row 3,002 repeats the key of row 1,502
+    rows = [f"A1,{(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()},EUR,1.00,0,0,0" for i in range(3000)]
+    rows.append(rows[1500])
+    lines = [GOOD["settlements"][0], *rows]
+    problem = only(problems_of(write_folder(tmp_path, settlements=lines)))
+    assert (problem.row, problem.message) == (3002, "duplicate key (client_id, value_date, currency); "
+                                                    "first on row 1502")
+
+
 def test_negative_limit_and_amount(tmp_path):
     clients = with_row("clients", 3, "B2,Example Florist 002 SARL,FR,FR7630004000010000001234558,BNPAFRPP,"
                                      "blocked,pending,-1.00,weekly,0,0,0.00")
