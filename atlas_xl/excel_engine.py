@@ -234,9 +234,10 @@ _NONE = type(None)
 
 def _text_column(cells: list[object]) -> object:
     """Arrow-backed text when every cell is text or blank (None -> missing); else object cells."""
-    if set(map(type, cells)) <= {str, _NONE}:
+    try:  # Arrow takes only str (and UTF-8 bytes, which Excel never sends) and None; a number stays an object
         return pd.array(pa.array(cells, type=pa.string()), dtype="str")
-    return _objects(cells)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return _objects(cells)
 
 
 def _number_column(cells: list[object], label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
