@@ -73,25 +73,27 @@ def dense_columns(grid: DayGrid, frame: pd.DataFrame, columns: list[str], date_c
 
     With clip_before_start, rows dated before day 0 land on day 0 (e.g. an advance paid before the data).
     """
-    matrices = {column: np.zeros((grid.n_clients, grid.n_days), dtype=np.int64) for column in columns}
-    matrices[PRESENT] = np.zeros((grid.n_clients, grid.n_days), dtype=bool)
+    shape = (grid.n_clients, grid.n_days)
     if frame.empty:
-        return matrices
+        return {**{column: np.zeros(shape, dtype=np.int64) for column in columns}, PRESENT: np.zeros(shape, bool)}
     rows = grid.client_index(frame["client_id"])
     days = grid.day_index(frame[date_column])
     if clip_before_start:
         days = np.maximum(days, 0)
     keep = (rows >= 0) & (days >= 0) & (days < grid.n_days)
-    rows, days = rows[keep], days[keep]
-    flat = rows * grid.n_days + days
-    unique = len(flat) == 0 or np.bincount(flat).max() == 1  # one row per client and day: plain assignment
-    matrices[PRESENT][rows, days] = True
+    # one flat cell number per row: 1-D scatter is several times cheaper than [rows, days] indexing
+    flat = (rows * grid.n_days + days)[keep]
+    counts = np.bincount(flat, minlength=grid.n_clients * grid.n_days)
+    unique = counts.max(initial=0) <= 1  # one row per client and day (the normal case): plain assignment
+    matrices = {PRESENT: (counts > 0).reshape(shape)}
     for column in columns:
         values = frame[column].to_numpy(dtype=np.int64)[keep]
+        matrix = np.zeros(grid.n_clients * grid.n_days, dtype=np.int64)
         if unique:
-            matrices[column][rows, days] = values
+            matrix[flat] = values
         else:
-            np.add.at(matrices[column], (rows, days), values)
+            np.add.at(matrix, flat, values)  # exact int64 sums (bincount's weights would be float64)
+        matrices[column] = matrix.reshape(shape)
     return matrices
 
 
