@@ -93,8 +93,11 @@ def div_round_half_up(numerator: np.ndarray | int, denominator: int) -> np.ndarr
     (|cents| < 9.2e12 / ppm: 92 billion euro at a 100 % rate), which the callers guarantee.
     """
     num = np.asarray(numerator, dtype=np.int64)
-    sign = np.where(num < 0, -1, 1)
-    result = sign * ((np.abs(num) * 2 + denominator) // (2 * denominator))
+    if num.size and num.min() >= 0:  # the usual case (sales x rate): no sign to carry, three passes not eight
+        result = (num * 2 + denominator) // (2 * denominator)
+    else:
+        sign = np.where(num < 0, -1, 1)
+        result = sign * ((np.abs(num) * 2 + denominator) // (2 * denominator))
     if np.ndim(result) == 0:
         return int(result)
     return result.astype(np.int64)
