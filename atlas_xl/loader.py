@@ -669,6 +669,11 @@ def _convert_decimal(col: ColumnSpec, text: pa.Array):
     # a decimal128 is a 16-byte little-endian integer of the scaled value; |value| < 1e17 fits its low word
     words = np.frombuffer(decimals.buffers()[1], dtype=np.int64)
     scaled = words[2 * decimals.offset:2 * (decimals.offset + len(decimals)):2].copy()
+    return _scaled_result(col, scaled, ok, blank, issues)
+
+
+def _scaled_result(col: ColumnSpec, scaled: np.ndarray, ok: np.ndarray, blank: np.ndarray, issues: Issues):
+    """Cents / ppm with the column's blank value in place and its range checked (text and typed cells alike)."""
     if col.blank_value is not None:
         scaled = np.where(blank, col.blank_value, scaled)
         ok = ok | blank
@@ -742,12 +747,7 @@ def _convert_decimal_typed(col: ColumnSpec, values: pa.Array):
         (~finite & ~blank, f"not a number (decimal point, no thousands separator); {_expected(col)}"),
         (finite & ~ok, f"more than {places} decimals; {_expected(col)}"),
     ]
-    cents = scaled.astype(np.int64)
-    if col.blank_value is not None:
-        cents = np.where(blank, col.blank_value, cents)
-        ok = ok | blank
-    issues += _range_issues(col, cents, ok & ~blank)
-    return cents, ok, blank, issues
+    return _scaled_result(col, scaled.astype(np.int64), ok, blank, issues)
 
 
 def _convert_int_typed(col: ColumnSpec, values: pa.Array):
