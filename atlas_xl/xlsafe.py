@@ -7,14 +7,26 @@ openpyxl stores any str starting with "=" as a formula unless the cell type is f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from openpyxl.cell.cell import Cell, WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, WriteOnlyCell
+from openpyxl.utils.exceptions import IllegalCharacterError
 from openpyxl.worksheet.worksheet import Worksheet
+
+from atlas_xl.errors import AtlasError
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # the same set as a regex character class, for vectorised (Arrow / pandas) guarding of whole columns
 FORMULA_TRIGGER_CLASS = "[" + "".join(re.escape(t) for t in FORMULA_TRIGGERS) + "]"
+MAX_CELL_TEXT = 32_767  # Excel's limit; openpyxl cuts longer text to it
+# What a cell cannot hold: openpyxl's refused control characters, plus what XML 1.0 cannot carry at all
+# (lone surrogates, U+FFFE, U+FFFF), which would otherwise fail deep inside the XML writer.
+UNWRITABLE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ud800-\udfff\ufffe\uffff]")
+
+
+class UnwritableTextError(AtlasError, IllegalCharacterError):
+    """Text with a character no xlsx cell can hold. Also an IllegalCharacterError, which openpyxl raised before."""
 
 
 def is_formula_like(text: str) -> bool:
@@ -44,6 +56,24 @@ def safe_cell(ws: Worksheet, value: Any) -> WriteOnlyCell:
         set_text(cell, value)
         return cell
     return WriteOnlyCell(ws, value)  # numbers, dates, None: bound once
+
+
+def sheet_texts(texts: list[str], locate: Callable[[int], str]) -> tuple[list[str], list[bool]]:
+    """`set_text` for a whole column at once: the texts as a cell stores them and which are formula-like.
+
+    Same rules as openpyxl's per-cell check (text cut to 32,767 characters, then refused if it holds a
+    character a cell cannot carry); a refusal names the cell via `locate(index)`.
+    """
+    if max(map(len, texts), default=0) > MAX_CELL_TEXT:
+        texts = [t[:MAX_CELL_TEXT] for t in texts]
+    # one scan of the joined column finds whether any text is bad (the joiner "\n" is a legal character)
+    if UNWRITABLE.search("\n".join(texts)):
+        index = next(i for i, t in enumerate(texts) if UNWRITABLE.search(t))
+        bad = UNWRITABLE.search(texts[index])
+        assert bad is not None
+        raise UnwritableTextError(f"{locate(index)}: the text {texts[index]!r} holds the character "
+                                  f"U+{ord(bad.group()):04X}, which a spreadsheet cell cannot hold")
+    return texts, [t.startswith(FORMULA_TRIGGERS) for t in texts]
 
 
 def csv_safe(text: str) -> str:

@@ -1,0 +1,302 @@
+"""The report writer's fast row path writes the same workbook as openpyxl's per-cell API.
+
+`ReportWriter.table` builds each row's XML a column at a time and splices it into the file openpyxl writes for
+the sheet (atlas_xl.report.SheetRows). Every test here opens the result with openpyxl (not read-only, so styles are
+visible) and compares a canonical dump of it: each cell's value, type, number format, font, fill, alignment
+and quotePrefix, plus freeze panes, filter, conditional formats, column widths and chart references.
+
+- `report_fast_reference.json` was dumped from the per-cell writer (before the fast path existed) on `edge_frame()`;
+- `reference_table` below is that per-cell writer, kept as the yardstick for whole reports and sheet splits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from openpyxl.formatting.rule import CellIsRule
+from openpyxl.styles import Alignment
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import IllegalCharacterError
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from atlas_xl import report
+from atlas_xl.report import Col, ReportWriter
+from atlas_xl.xlsafe import UnwritableTextError, safe_cell
+
+FIXTURE = Path(__file__).with_name("report_fast_reference.json")
+
+# ------------------------------------------------------------------------------------------------ the dump
+
+
+def _value(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    return [type(value).__name__, value.isoformat() if isinstance(value, dt.date | dt.datetime) else repr(value)]
+
+
+def _rgb(color: object) -> str | None:
+    return color.rgb if color is not None and color.type == "rgb" else None
+
+
+def dump_sheet(ws) -> dict[str, object]:
+    cells = []
+    for row in ws.iter_rows():
+        for c in row:
+            if c.value is None and not c.has_style:
+                continue
+            cells.append([c.coordinate, _value(c.value), c.data_type, c.number_format, c.font.b, _rgb(c.font.color),
+                          c.font.sz, c.fill.fill_type, _rgb(c.fill.fgColor), c.alignment.wrap_text,
+                          c.alignment.vertical, c.quotePrefix])
+    formats = []
+    for cf in ws.conditional_formatting:
+        for rule in cf.rules:
+            fill = rule.dxf.fill if rule.dxf is not None else None
+            formats.append([str(cf.sqref), rule.type, rule.operator, list(rule.formula),
+                            _rgb(fill.fgColor) if fill is not None else None])
+    charts = []
+    for chart in ws._charts:
+        series = list(chart.series)
+        for sub in getattr(chart, "_charts", []):
+            if sub is not chart:
+                series += list(sub.series)
+        charts.append([type(chart).__name__, chart.anchor._from.col, chart.anchor._from.row,
+                       [[s.tx.strRef.f if s.tx and s.tx.strRef else None, s.val.numRef.f,
+                         (s.cat.strRef or s.cat.numRef).f if s.cat else None] for s in series]])
+    return {
+        "title": ws.title,
+        "freeze_panes": ws.freeze_panes,
+        "auto_filter": ws.auto_filter.ref,
+        "conditional_formatting": formats,
+        "column_widths": {k: d.width for k, d in sorted(ws.column_dimensions.items()) if d.customWidth},
+        "charts": charts,
+        "cells": cells,
+    }
+
+
+def dump_workbook(path: Path) -> list[dict[str, object]]:
+    return [dump_sheet(ws) for ws in openpyxl.load_workbook(path).worksheets]
+
+
+def assert_same_dump(actual: list[dict[str, object]], expected: list[dict[str, object]]) -> None:
+    """Sheet by sheet and cell by cell, so that a failure names the first differing cell."""
+    assert [s["title"] for s in actual] == [s["title"] for s in expected]
+    for mine, theirs in zip(actual, expected, strict=True):
+        for key in theirs:
+            if key != "cells":
+                assert mine[key] == theirs[key], (theirs["title"], key)
+        for a, b in zip(mine["cells"], theirs["cells"], strict=False):
+            assert a == b, (theirs["title"], b[0])
+        assert len(mine["cells"]) == len(theirs["cells"]), theirs["title"]
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+EDGE_TEXTS = [
+    "Plain Name GmbH", '=HYPERLINK("http://x","click")', "@SUM(1+1)", "+1-1", "-2+3", "\tTab leading",
+    "\rCR leading", " padded both ", "a & b < c > d ]]>", "Ünïcödé ÆØ € 中文", "", "#N/A", "=", "line1\nline2",
+    "'quoted", "trailing newline\n", "None",
+]
+EDGE_COLUMNS = [
+    Col("Client", "client_id", width=12), Col("Name", "name", width=32),
+    Col("Amount", "amount_cents", "money"), Col("Maybe amount", "maybe_cents", "money"),
+    Col("Utilisation", "ppm", "percent", 11), Col("Due", "due", "date", 12), Col("Day", "day", "date", 12),
+    Col("Count", "count", "int", 7), Col("Maybe count", "maybe_count", "int", 7), Col("Ready", "ready", "bool", 8),
+    Col("Status", "status", width=10), Col("Other", "other", width=9),
+]
+
+
+def edge_frame() -> pd.DataFrame:
+    """One row per awkward value: formula triggers, spaces, markup, unicode, NaN / NA / NaT, signs, tiny rates."""
+    n = len(EDGE_TEXTS)
+
+    def cycle(values: Sequence[object]) -> list[object]:
+        return [values[i % len(values)] for i in range(n)]
+
+    return pd.DataFrame({
+        "client_id": [f"C{i:03d}" for i in range(n)],
+        "name": EDGE_TEXTS,
+        "amount_cents": cycle([0, 1, -1, 7, 12_345, -123_456_789, 100, -100, 99, 10**15 + 7, 5, 70]),
+        "maybe_cents": cycle([250.0, np.nan, -7.0, 1e6]),
+        "ppm": pd.array(cycle([0, 1, 10, 100, 224_000, 1_000_000, None, 933_333, -5]), dtype="Int64"),
+        "due": pd.to_datetime(cycle(["2026-03-02", None, "2026-03-02 15:30", "1900-01-15", "2031-12-31"]),
+                              format="ISO8601"),
+        "day": cycle([dt.date(2026, 1, 1), None, dt.date(1999, 12, 31)]),
+        "count": cycle([0, 3, -4, 2**40]),
+        "maybe_count": cycle([1.0, np.nan, 3.9]),
+        "ready": cycle([True, False]),
+        "status": cycle(["OK", "WARNING", "BREACH"]),
+        "other": cycle(["x", None, np.nan, 12, "-"]),
+    })
+
+
+def write_edge_tables(path: Path) -> Path:
+    writer = ReportWriter()
+    writer.table("Edge cases", edge_frame(), EDGE_COLUMNS, note="A note row above the header.",
+                 status_column="status")
+    writer.table("Empty", edge_frame().iloc[0:0], EDGE_COLUMNS, status_column="status")
+    writer.table("No note", edge_frame().iloc[:3], EDGE_COLUMNS[:4])
+    writer.save(path)
+    return path
+
+
+def reference_table(self: ReportWriter, title: str, frame: pd.DataFrame, columns: Sequence[Col], *,
+                    note: str | None = None, status_column: str | None = None) -> list[WriteOnlyWorksheet]:
+    """The per-cell writer that the fast path replaced (openpyxl's public API: one WriteOnlyCell per cell)."""
+    converted = [report.CONVERT[c.kind](frame[c.source]) for c in columns]
+    rows_per_sheet = report.EXCEL_MAX_ROWS - 3
+    parts = max(1, -(-len(frame) // rows_per_sheet))
+    sheets = []
+    for part in range(parts):
+        name = title if parts == 1 else f"{title} ({part + 1})"
+        ws = self.book.create_sheet(name[:31])
+        for i, col in enumerate(columns, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = col.width
+        top = 2 if (note or parts > 1) else 1
+        ws.freeze_panes = f"A{top + 1}"
+        if top == 2:
+            split = (f"{len(frame):,} rows exceed Excel's {report.EXCEL_MAX_ROWS:,}-row limit: split into {parts} "
+                     f"sheets '{title} (1..{parts})'." if parts > 1 else "")
+            ws.append([safe_cell(ws, " ".join(x for x in (note or "", split) if x))])
+        header = []
+        for col in columns:
+            cell = safe_cell(ws, col.header)
+            cell.font, cell.fill = report.HEADER_FONT, report.HEADER_FILL
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            header.append(cell)
+        ws.append(header)
+        start, stop = part * rows_per_sheet, min((part + 1) * rows_per_sheet, len(frame))
+        formats = [report.FORMAT.get(c.kind) for c in columns]
+        for r in range(start, stop):
+            row = []
+            for values, fmt in zip(converted, formats, strict=True):
+                cell = safe_cell(ws, values[r])
+                if fmt:
+                    cell.number_format = fmt
+                row.append(cell)
+            ws.append(row)
+        last_row = top + (stop - start)
+        ws.auto_filter.ref = f"A{top}:{get_column_letter(len(columns))}{max(last_row, top)}"
+        if status_column is not None and stop > start:
+            letter = get_column_letter([c.source for c in columns].index(status_column) + 1)
+            rng = f"{letter}{top + 1}:{letter}{last_row}"
+            for text, fill in (("BREACH", report.RED), ("WARNING", report.AMBER), ("OK", report.GREEN)):
+                ws.conditional_formatting.add(rng, CellIsRule(operator="equal", formula=[f'"{text}"'], fill=fill))
+        sheets.append(ws)
+    return sheets
+
+
+@contextlib.contextmanager
+def per_cell_writer() -> Iterator[None]:
+    """Within the block, ReportWriter writes tables with the per-cell writer."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ReportWriter, "table", reference_table)
+        yield
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+def test_edge_cases_match_the_per_cell_writers_workbook(tmp_path: Path) -> None:
+    expected = json.loads(FIXTURE.read_text())
+    assert_same_dump(dump_workbook(write_edge_tables(tmp_path / "fast.xlsx")), expected)
+
+
+def test_the_fixture_is_what_the_per_cell_writer_writes(tmp_path: Path) -> None:
+    # guards the yardstick itself: the kept per-cell writer still reproduces the frozen dump
+    with per_cell_writer():
+        path = write_edge_tables(tmp_path / "reference.xlsx")
+    assert_same_dump(dump_workbook(path), json.loads(FIXTURE.read_text()))
+
+
+def test_rows_written_in_small_chunks_give_the_same_workbook(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(report, "CHUNK_ROWS", 3)  # 17 edge rows: chunks of 3, 3, 3, 3, 3, 2
+    assert_same_dump(dump_workbook(write_edge_tables(tmp_path / "fast.xlsx")), json.loads(FIXTURE.read_text()))
+
+
+def test_sheets_split_past_the_row_limit_match_the_per_cell_writer(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(report, "EXCEL_MAX_ROWS", 8)  # 5 data rows a sheet: 17 rows -> 4 sheets
+    monkeypatch.setattr(report, "CHUNK_ROWS", 2)
+    fast, slow = tmp_path / "fast.xlsx", tmp_path / "slow.xlsx"
+    write_edge_tables(fast)
+    with per_cell_writer():
+        write_edge_tables(slow)
+    dump = dump_workbook(fast)
+    assert [s["title"] for s in dump][:4] == [f"Edge cases ({i})" for i in range(1, 5)]
+    assert dump[0]["cells"][0][1] == ["str", repr("A note row above the header. 17 rows exceed Excel's 8-row "
+                                                  "limit: split into 4 sheets 'Edge cases (1..4)'.")]
+    assert_same_dump(dump, dump_workbook(slow))
+
+
+@pytest.fixture(scope="module")
+def hostile_result(tmp_path_factory):
+    """A generated portfolio with formula-like, padded and non-ASCII client names, as `atlas-xl run` loads it."""
+    from atlas_xl.engine import run_engines
+    from atlas_xl.generator import generate_portfolio, write_csv
+    from atlas_xl.loader import load_portfolio
+
+    folder = tmp_path_factory.mktemp("hostile")
+    write_csv(generate_portfolio(clients=40, days=60, seed=3, hostile=True), folder)
+    return run_engines(load_portfolio(folder))
+
+
+def test_whole_report_matches_the_per_cell_writer(tmp_path: Path, hostile_result) -> None:
+    fast = report.write_report(hostile_result, tmp_path / "fast.xlsx", "test data")
+    with per_cell_writer():
+        slow = report.write_report(hostile_result, tmp_path / "slow.xlsx", "test data")
+    dump = dump_workbook(fast)
+    assert [s["title"] for s in dump] == ["Dashboard", "Payouts", "Exposure", "Alerts", "Reserves",
+                                          "Reserve releases", "Balances", "Client drill-down", "Schedules",
+                                          "Projection", "Exceptions", "Chart data"]
+    assert_same_dump(dump, dump_workbook(slow))
+    with zipfile.ZipFile(fast) as fast_zip, zipfile.ZipFile(slow) as slow_zip:
+        # styles get the same ids in the same order, so the style sheet is the same file
+        assert fast_zip.read("xl/styles.xml") == slow_zip.read("xl/styles.xml")
+
+
+def test_amounts_are_written_as_exact_decimals() -> None:
+    cents = pd.Series([0, 1, -1, 7, 100, -12_345, 10**17 + 1, 250])
+    assert report.NUMBER_TEXT["money"](cents) == ["0", "0.01", "-0.01", "0.07", "1", "-123.45",
+                                                  "1000000000000000.01", "2.5"]
+    ppm = pd.array([1, 224_000, 1_000_000, -5, None], dtype="Int64")
+    assert report.NUMBER_TEXT["percent"](pd.Series(ppm)) == ["0.000001", "0.224", "1", "-0.000005", None]
+    # 1 Jan 1900 is day 1, 1 Mar 1900 day 61 (Excel counts a 29 Feb 1900); 2 Mar 2026 is day 46083
+    days = pd.Series(pd.to_datetime(["1900-01-01", "1900-03-01", "2026-03-02 23:59", None], format="ISO8601"))
+    assert report.NUMBER_TEXT["date"](days) == ["1", "61", "46083", None]
+
+
+def test_cells_hold_the_exact_amount_text(tmp_path: Path) -> None:
+    # the per-cell writer wrote float(Decimal) with 16 digits ("0.07000000000000001"); the number is the same
+    path = write_edge_tables(tmp_path / "fast.xlsx")
+    with zipfile.ZipFile(path) as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert re.search(r'<c r="C6" s="\d+" t="n"><v>0.07</v></c>', sheet)
+    assert re.search(r'<c r="E4" s="\d+" t="n"><v>0.000001</v></c>', sheet)
+    assert re.search(r'<c r="D4" s="\d+" t="n"></c>', sheet)  # no amount: an empty cell, still formatted
+
+
+def test_text_a_cell_cannot_hold_is_refused_with_its_cell(tmp_path: Path) -> None:
+    frame = edge_frame()
+    frame.loc[2, "name"] = "Bad\x01Name"
+    with pytest.raises(UnwritableTextError, match=r"sheet 'Edge cases', cell B5 \(column 'Name'\).*U\+0001"):
+        ReportWriter().table("Edge cases", frame, EDGE_COLUMNS, note="note")
+    assert issubclass(UnwritableTextError, IllegalCharacterError)  # what openpyxl raised before
+
+
+def test_a_fast_sheet_refuses_append_and_stays_whole(tmp_path: Path) -> None:
+    writer = ReportWriter()
+    (ws,) = writer.table("T", edge_frame().iloc[:2], EDGE_COLUMNS)
+    with pytest.raises(TypeError, match="SheetRows"):
+        ws.append(["x"])
+    writer.save(tmp_path / "t.xlsx")
+    (sheet,) = dump_workbook(tmp_path / "t.xlsx")
+    assert [c[0] for c in sheet["cells"] if c[0].startswith("A")] == ["A1", "A2", "A3"]  # header, 2 rows
