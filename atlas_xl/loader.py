@@ -572,13 +572,16 @@ def _convert_columns(raw: _Raw, spec: TableSchema,
         if col.kind in _DICT_KINDS:
             # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
             encoded = pc.dictionary_encode(text)
-            index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            index = encoded.indices.to_numpy(zero_copy_only=False)  # int32: 4 bytes a row, not 8
             converted, ok, blank, issues = convert(col, encoded.dictionary)
             distinct = converted if isinstance(converted, np.ndarray) else converted.to_numpy(zero_copy_only=False)
-            codes[col.name] = pd.factorize(distinct)[0][index]  # " C1" and "C1" are one id once trimmed
+            unique_codes = pd.factorize(distinct)[0]  # " C1" and "C1" are one id once trimmed
+            codes[col.name] = index if np.array_equal(unique_codes, np.arange(len(distinct))) else unique_codes[index]
             converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(
                 encoded.indices)
-            ok, blank = ok[index], blank[index]
+            # gathers over millions of rows only where a distinct value is bad or blank (the rare case)
+            ok = np.ones(len(index), dtype=bool) if ok.all() else ok[index]
+            blank = np.zeros(len(index), dtype=bool) if not blank.any() else blank[index]
             issues = [(mask[index], message) for mask, message in issues if mask.any()]
         else:
             converted, ok, blank, issues = convert(col, text)
