@@ -132,3 +132,17 @@ def test_cache_key_tells_blank_from_empty_text_and_a_changed_cent() -> None:
 def test_decimal_strategy_sanity() -> None:
     # the strategies above produce doubles whose shortest repr has the requested decimals
     assert _cell_text(float(Decimal("1234.567"))) == "1234.567"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.decimals(min_value=-(10**10) + Decimal("0.01"), max_value=10**10 - Decimal("0.01"), places=2,
+                            allow_nan=False), min_size=1, max_size=20))
+def test_text_amounts_load_to_the_exact_cent(amounts: list[Decimal]) -> None:
+    # every text amount with <= 10 integer digits and <= 2 decimals is exactly its value x 100 in cents
+    # (e.g. "9999999999.99" -> 999999999999, "-0.07" -> -7), compared with Decimal arithmetic
+    texts = [format(a, "f") for a in amounts]
+    frames = as_text(tables([0.0] * len(texts), [0.1] * len(texts), [7.0] * len(texts),
+                            [dt.datetime(2026, 11, 2)] * len(texts)))
+    frames["clients"]["opening_balance"] = texts  # may be negative
+    portfolio = portfolio_from_tables(frames, source="t")
+    assert portfolio.clients["opening_balance_cents"].tolist() == [int(a * 100) for a in amounts]
