@@ -824,10 +824,13 @@ def _all_distinct(key_codes: list[np.ndarray], usable: np.ndarray) -> bool:
     sizes = [int(c.max()) + 1 if len(c) else 1 for c in key_codes]
     if int(np.prod(sizes, dtype=object)) > 8 * rows + 1_000_000:
         return False
-    number = np.zeros(len(usable), dtype=np.int64)
-    for code, size in zip(key_codes, sizes, strict=True):
-        number = number * size + code
-    return bool(np.bincount(number[usable]).max(initial=0) <= 1)
+    number = key_codes[0].astype(np.int64)
+    for code, size in zip(key_codes[1:], sizes[1:], strict=True):
+        number *= size
+        number += code
+    if not usable.all():
+        number = number[usable]
+    return bool(np.bincount(number).max(initial=0) <= 1)
 
 
 def _key_text(value: object, i: int) -> str:
