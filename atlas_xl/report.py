@@ -12,9 +12,11 @@ built as XML a column at a time and put into the file openpyxl writes for the sh
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +31,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import WINDOWS_EPOCH, to_excel
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from atlas_xl import __version__
 from atlas_xl.engine import EngineResult
@@ -349,11 +352,23 @@ class ReportWriter:
         try:
             for rows in self._sheet_rows:
                 rows.finish()
-            self.book.save(tmp)
+            _save_fast(self.book, Path(tmp))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+ZIP_LEVEL = 1  # deflate level: ~0.5 s less than zlib's default 6 at 10,000 clients, for a ~30 % larger file
+
+
+def _save_fast(book: Workbook, path: Path) -> None:
+    """openpyxl's save_workbook with a faster deflate level (its ZipFile takes no level)."""
+    if not book.worksheets:
+        book.create_sheet()
+    book.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=ZIP_LEVEL) as archive:
+        ExcelWriter(book, archive).save()
 
 
 KPI_ROWS: tuple[tuple[str, str, str], ...] = (
