@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import zipfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -557,41 +559,56 @@ _DICT_KINDS = ("id", "country", "currency", "enum", "date")  # few distinct valu
 def _convert_columns(raw: _Raw, spec: TableSchema,
                      problems: _Problems) -> tuple[dict[str, object], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Check and convert every declared column; returns converted values, a per-row 'valid' mask, and for the
-    dictionary kinds (every key column) one integer code per row: equal codes <=> equal converted values."""
+    dictionary kinds (every key column) one integer code per row: equal codes <=> equal converted values.
+
+    Columns are independent and their work is Arrow / numpy kernels that release the GIL, so a large table's
+    columns are converted on a few threads; problems are still reported in column order."""
+    present = [col for col in spec.columns if col.name in raw.data.column_names]
+    if raw.data.num_rows >= _THREADED_FROM and len(present) > 1:
+        with ThreadPoolExecutor(max_workers=min(len(present), os.cpu_count() or 1)) as pool:
+            results = list(pool.map(lambda col: _convert_column(raw, col), present))
+    else:
+        results = [_convert_column(raw, col) for col in present]
     values: dict[str, object] = {}
     valid: dict[str, np.ndarray] = {}
     codes: dict[str, np.ndarray] = {}
-    for col in spec.columns:
-        if col.name not in raw.data.column_names:
-            continue
-        text = raw.data[col.name].combine_chunks()
-        typed = _typed_converter(col, text.type)
-        if typed is None:
-            text = pc.cast(text, pa.string())
-        convert = typed or _CONVERTERS[col.kind]
-        if col.kind in _DICT_KINDS:
-            # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
-            encoded = pc.dictionary_encode(text)
-            index = encoded.indices.to_numpy(zero_copy_only=False)  # int32: 4 bytes a row, not 8
-            converted, ok, blank, issues = convert(col, encoded.dictionary)
-            distinct = converted if isinstance(converted, np.ndarray) else converted.to_numpy(zero_copy_only=False)
-            unique_codes = pd.factorize(distinct)[0]  # " C1" and "C1" are one id once trimmed
-            codes[col.name] = index if np.array_equal(unique_codes, np.arange(len(distinct))) else unique_codes[index]
-            converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(
-                encoded.indices)
-            # gathers over millions of rows only where a distinct value is bad or blank (the rare case)
-            ok = np.ones(len(index), dtype=bool) if ok.all() else ok[index]
-            blank = np.zeros(len(index), dtype=bool) if not blank.any() else blank[index]
-            issues = [(mask[index], message) for mask, message in issues if mask.any()]
-        else:
-            converted, ok, blank, issues = convert(col, text)
+    for col, (text, converted, ok, blank, issues, code) in zip(present, results, strict=True):
         if col.required:
             problems.add_rows(raw, col.name, blank, text, f"required; {_expected(col)}")
         for mask, message in issues:
             problems.add_rows(raw, col.name, mask, text, message)
         values[col.name] = converted
         valid[col.name] = ok
+        if code is not None:
+            codes[col.name] = code
     return values, valid, codes
+
+
+_THREADED_FROM = 200_000  # rows; below this a thread pool costs more than it saves
+
+
+def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
+    """One column: (cells as read, converted values, ok, blank, [(mask, message)], codes or None)."""
+    text = raw.data[col.name].combine_chunks()
+    typed = _typed_converter(col, text.type)
+    if typed is None:
+        text = pc.cast(text, pa.string())
+    convert = typed or _CONVERTERS[col.kind]
+    if col.kind not in _DICT_KINDS:
+        return text, *convert(col, text), None
+    # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
+    encoded = pc.dictionary_encode(text)
+    index = encoded.indices.to_numpy(zero_copy_only=False)  # int32: 4 bytes a row, not 8
+    converted, ok, blank, issues = convert(col, encoded.dictionary)
+    distinct = converted if isinstance(converted, np.ndarray) else converted.to_numpy(zero_copy_only=False)
+    unique_codes = pd.factorize(distinct)[0]  # " C1" and "C1" are one id once trimmed
+    code = index if np.array_equal(unique_codes, np.arange(len(distinct))) else unique_codes[index]
+    converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(encoded.indices)
+    # gathers over millions of rows only where a distinct value is bad or blank (the rare case)
+    ok = np.ones(len(index), dtype=bool) if ok.all() else ok[index]
+    blank = np.zeros(len(index), dtype=bool) if not blank.any() else blank[index]
+    issues = [(mask[index], message) for mask, message in issues if mask.any()]
+    return text, converted, ok, blank, issues, code
 
 
 def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -528,3 +528,24 @@ def test_xlsx_blank_rows_are_skipped_but_counted(tmp_path):
     problem = only(problems_of(tmp_path / "gaps.xlsx"))
     assert (problem.file, problem.sheet, problem.row, problem.column, problem.value) == (
         "gaps.xlsx", "loans", 4, "principal", "abc")
+
+
+def test_large_table_threads_report_the_same_problems_in_the_same_order(tmp_path, monkeypatch):
+    # 250,000 settlement rows (above loader._THREADED_FROM) with bad cells in three columns: the threaded
+    # conversion must list exactly the problems, in exactly the order, of the one-column-at-a-time path
+    n = 250_000
+    days = pd.date_range("2020-01-01", periods=n // 2).strftime("%Y-%m-%d").to_numpy()
+    frame = pd.DataFrame({"client_id": np.where(np.arange(n) % 2 == 0, "A1", "B2"),
+                          "value_date": np.repeat(days, 2), "currency": "EUR", "sales": "10.00",
+                          "refunds": "0", "chargebacks": "0", "fees": "0.5"})
+    frame.loc[[7, 123_456], "sales"] = ["1.234", "ten"]
+    frame.loc[[99_999], "value_date"] = "2021-02-30"
+    frame.loc[[200_000], "fees"] = "-1"
+    write_folder(tmp_path)
+    frame.to_csv(tmp_path / "settlements.csv", index=False)
+    threaded = problems_of(tmp_path)
+    monkeypatch.setattr(loader, "_THREADED_FROM", 10**12)
+    assert problems_of(tmp_path) == threaded
+    # by column, then by kind of problem (not a number before too many decimals), then by row
+    assert [(p.row, p.column) for p in threaded] == [(100_001, "value_date"), (123_458, "sales"), (9, "sales"),
+                                                     (200_002, "fees")]
