@@ -236,7 +236,9 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
                              f"({len(bad_rows)} in total)"))
     # physical line of each parsed record: lines 2.. minus the rejected ones
     total = table.num_rows + len(bad_rows)
-    rows = np.setdiff1d(np.arange(2, total + 2, dtype=np.int64), bad_numbers, assume_unique=True)
+    rows = np.arange(2, total + 2, dtype=np.int64)
+    if bad_numbers.size:
+        rows = np.setdiff1d(rows, bad_numbers, assume_unique=True)
     return _Raw(spec.name, table, rows, name, None, labels)
 
 
