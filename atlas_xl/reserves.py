@@ -17,7 +17,7 @@ Rules (per reserve kind, per client, from its reserve_terms row):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,7 @@ def release_day_index(grid: DayGrid, terms: ReserveTermsArrays) -> np.ndarray:
     A release date depends only on the hold date, hold_days and the basis, so it is worked out once per
     distinct (hold_days, basis) pair over the grid's dates and shared by every client with those terms.
     """
-    release = np.zeros((grid.n_clients, grid.n_days), dtype=np.int64)
+    release = np.zeros((len(terms.has), grid.n_days), dtype=np.int64)
     dates = grid.dates
     pairs = np.stack([terms.hold_days, terms.banking_basis.astype(np.int64)], axis=1)
     distinct, which = np.unique(pairs[terms.has], axis=0, return_inverse=True)
@@ -104,8 +104,32 @@ def release_day_index(grid: DayGrid, terms: ReserveTermsArrays) -> np.ndarray:
 def simulate_reserve(
     grid: DayGrid, sales: np.ndarray, first_day: np.ndarray, terms: ReserveTermsArrays, kind: ReserveKind
 ) -> ReserveFlows:
-    """Run one reserve kind over the grid. `first_day[c]` is the client's first data day (fixed reserve)."""
-    n, days = grid.n_clients, grid.n_days
+    """Run one reserve kind over the grid. `first_day[c]` is the client's first data day (fixed reserve).
+
+    A client without terms of this kind holds, releases and owes nothing, so the day loop runs over the
+    clients with terms only and their rows are placed back among zero rows."""
+    rows = np.flatnonzero(terms.has)
+    if rows.size == grid.n_clients:
+        return _simulate(grid, sales, first_day, terms, kind)
+    part = _simulate(grid, sales[rows], first_day[rows], _subset(terms, rows), kind)
+
+    def placed(matrix: np.ndarray) -> np.ndarray:
+        out = np.zeros((grid.n_clients, *matrix.shape[1:]), dtype=matrix.dtype)
+        out[rows] = matrix
+        return out
+
+    return ReserveFlows(kind, placed(part.held), placed(part.fixed), placed(part.released), placed(part.balance),
+                        placed(part.deferred), placed(part.future_due))
+
+
+def _subset(terms: ReserveTermsArrays, rows: np.ndarray) -> ReserveTermsArrays:
+    return ReserveTermsArrays(*(getattr(terms, f.name)[rows] for f in fields(ReserveTermsArrays)))
+
+
+def _simulate(
+    grid: DayGrid, sales: np.ndarray, first_day: np.ndarray, terms: ReserveTermsArrays, kind: ReserveKind
+) -> ReserveFlows:
+    n, days = len(terms.has), grid.n_days
     # the day loop works on [day, client] arrays so each day's slice is contiguous; results are transposed back
     raw_hold = np.ascontiguousarray(np.where(terms.has[:, None], apply_rate(sales, terms.rate_ppm[:, None]), 0).T)
     release_at = np.ascontiguousarray(release_day_index(grid, terms).T)
