@@ -198,16 +198,11 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
         problems.add(Problem(name, None, None, None, None,
                              f"empty file; expected a header row {','.join(spec.column_names)}"))
         return None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        bad = data[error.start:error.start + 1]
-        problems.add(Problem(name, None, line, None, bad,
-                             f"{name} is not UTF-8 text (byte 0x{bad.hex()} on line {line}); save it as "
-                             "UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)')"))
-        return None
     end = data.find(b"\n")
+    not_utf8 = _utf8_problem(data if end < 0 else data[:end], name)
+    if not_utf8 is not None:
+        problems.add(not_utf8)
+        return None
     header_line = (data if end < 0 else data[:end]).rstrip(b"\r").decode("utf-8")
     names = [n.strip() for n in next(csv.reader([header_line]))]
     if len(set(names)) != len(names):
@@ -220,8 +215,9 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
             names[pos] = f"(blank header {pos + 1})"
             labels[names[pos]] = f"field {pos + 1}"
     table, bad_rows = _parse_csv(data, names, spec, use_threads=True)
-    if table is None:
-        problems.add(Problem(name, None, None, None, None, f"cannot be read as CSV: {bad_rows}"))
+    if table is None:  # Arrow checks the UTF-8 of every cell as it reads; locate a bad byte only then
+        problems.add(_utf8_problem(data, name) or Problem(name, None, None, None, None,
+                                                          f"cannot be read as CSV: {bad_rows}"))
         return None
     if any(number is None for number, _, _ in bad_rows):  # threaded reads do not know line numbers
         table, bad_rows = _parse_csv(data, names, spec, use_threads=False)
@@ -240,6 +236,18 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
     if bad_numbers.size:
         rows = np.setdiff1d(rows, bad_numbers, assume_unique=True)
     return _Raw(spec.name, table, rows, name, None, labels)
+
+
+def _utf8_problem(data: bytes, name: str) -> Problem | None:
+    """The first byte that is not UTF-8, located by line (None when the bytes are UTF-8)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        bad = data[error.start:error.start + 1]
+        return Problem(name, None, line, None, bad, f"{name} is not UTF-8 text (byte 0x{bad.hex()} on line "
+                       f"{line}); save it as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)')")
+    return None
 
 
 def _parse_csv(data: bytes, names: list[str], spec: TableSchema,

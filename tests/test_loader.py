@@ -549,3 +549,13 @@ def test_large_table_threads_report_the_same_problems_in_the_same_order(tmp_path
     # by column, then by kind of problem (not a number before too many decimals), then by row
     assert [(p.row, p.column) for p in threaded] == [(100_001, "value_date"), (123_458, "sales"), (9, "sales"),
                                                      (200_002, "fees")]
+
+
+def test_a_bad_byte_deep_in_a_file_is_located(tmp_path):
+    # Arrow checks UTF-8 while it reads; the loader then names the line of the first bad byte (here line 4,
+    # in the middle of a cell, on a row with the right number of fields)
+    lines = [line.encode() for line in GOOD["settlements"]]
+    lines[3] = lines[3].replace(b"EUR", b"E\xffR")
+    problem = only(problems_of(write_folder(tmp_path, settlements=b"\n".join(lines) + b"\n")))
+    assert (problem.file, problem.row, problem.value) == ("settlements.csv", 4, b"\xff")
+    assert "settlements.csv is not UTF-8 text (byte 0xff on line 4)" in problem.message
