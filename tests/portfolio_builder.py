@@ -71,3 +71,17 @@ def portfolio(clients: list[dict], settlements: list[dict] = (), reserves: list[
                              {"rate_ppm": "int64", "hold_days": "int64", "cap_cents": "int64",
                               "fixed_amount_cents": "int64", "min_balance_cents": "int64"}),
     )
+
+
+MON = dt.date(2026, 3, 30)  # Easter 2026: Good Friday 04-03 and Easter Monday 04-06 are TARGET2 closing days
+
+
+def easter_portfolio(**client_overrides: object) -> Portfolio:
+    """One client C1 over Easter 2026: 10 days of 1,000.00 sales and 10.00 fees from MON, a 10 % rolling
+    reserve held 7 calendar days, a 500.00 factoring advance repaid by withholding 50 % of each payout."""
+    return portfolio(
+        [client("C1", factoring_withhold_rate_ppm=500_000, **client_overrides)],
+        daily_sales("C1", MON, 10, 1000_00, fees_cents=10_00),
+        [reserve("C1", rate_ppm=100_000, hold_days=7, basis="calendar")],
+        [loan("F1", "C1", "factoring", 500_00, MON, periods=3)],
+    )

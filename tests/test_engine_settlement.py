@@ -9,24 +9,11 @@ import pandas as pd
 
 from atlas_xl.engine import run_engines
 from atlas_xl.ledger import Movement
-from tests.portfolio_builder import client, daily_sales, loan, portfolio, reserve
-
-MON = dt.date(2026, 3, 30)  # Easter 2026: Good Friday 04-03 and Easter Monday 04-06 are TARGET2 closing days
-
-
-def one_client_portfolio(**client_overrides):
-    # 10 days of 1,000.00 sales and 10.00 fees, a 10 % rolling reserve held 7 calendar days,
-    # a 500.00 factoring advance repaid by withholding 50 % of each payout
-    return portfolio(
-        [client("C1", factoring_withhold_rate_ppm=500_000, **client_overrides)],
-        daily_sales("C1", MON, 10, 1000_00, fees_cents=10_00),
-        [reserve("C1", rate_ppm=100_000, hold_days=7, basis="calendar")],
-        [loan("F1", "C1", "factoring", 500_00, MON, periods=3)],
-    )
+from tests.portfolio_builder import MON, client, daily_sales, easter_portfolio, loan, portfolio, reserve
 
 
 def test_rolling_reserve_releases_roll_past_easter():
-    result = run_engines(one_client_portfolio(), dt.date(2026, 4, 8))
+    result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
     flows = result.reserve_flows["rolling"]
     # every day holds 10 % x 1,000.00 = 100.00
     assert flows.held[0].tolist() == [100_00] * 10
@@ -45,7 +32,7 @@ def test_rolling_reserve_releases_roll_past_easter():
 
 
 def test_payouts_withhold_factoring_and_carry_over_closing_days():
-    result = run_engines(one_client_portfolio(), dt.date(2026, 4, 8))
+    result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
     paid = result.ledger.amounts[Movement.PAYOUT][0]
     withheld = result.ledger.amounts[Movement.FACTORING_WITHHOLD][0]
     # each day nets 1,000.00 - 10.00 fees - 100.00 hold = 890.00
@@ -67,7 +54,7 @@ def test_payouts_withhold_factoring_and_carry_over_closing_days():
 
 
 def test_every_blocking_reason_is_listed():
-    p = one_client_portfolio(status="blocked", kyc_status="pending", iban="DE00370400440532013000")
+    p = easter_portfolio(status="blocked", kyc_status="pending", iban="DE00370400440532013000")
     row = run_engines(p, dt.date(2026, 4, 8)).payouts.iloc[0]
     assert not row["ready"]
     assert row["reasons"].split("; ")[:3] == ["BLOCKED", "KYC_PENDING", "INVALID_IBAN"]
@@ -125,7 +112,7 @@ def test_reserve_cap_fixed_amount_and_minimum_balance():
 
 
 def test_postings_balance_per_movement_and_explain_each_balance():
-    result = run_engines(one_client_portfolio(), dt.date(2026, 4, 8))
+    result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
     postings = result.ledger.postings()
     assert postings.groupby(["date", "movement"])["amount_cents"].sum().eq(0).all()
     by_account = postings.groupby("subaccount")["amount_cents"].sum()
@@ -168,7 +155,7 @@ def test_reserve_collateral_reduces_exposure():
 
 
 def test_no_float_amounts_in_engine_frames():
-    result = run_engines(one_client_portfolio(), dt.date(2026, 4, 8))
+    result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
     for frame in (result.payouts, result.balances, result.reserves, result.exposure, result.reserve_releases):
         for column in frame.columns:
             if column.endswith("_cents"):

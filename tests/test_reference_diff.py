@@ -19,9 +19,8 @@ from atlas_xl.engine import EngineResult, run_engines
 from atlas_xl.ledger import LEGS, Movement
 from atlas_xl.model import Portfolio, Subaccount
 from atlas_xl.reference import DAILY_COLUMNS, ReferenceResult, reference_run
-from tests.portfolio_builder import VALID_IBANS, client, daily_sales, loan, portfolio, reserve
+from tests.portfolio_builder import VALID_IBANS, client, daily_sales, easter_portfolio, loan, portfolio, reserve
 
-MON = dt.date(2026, 3, 30)  # Easter 2026: Good Friday 04-03 and Easter Monday 04-06 are TARGET2 closing days
 BAD_IBAN = "DE00370400440532013000"  # check digits 00 can never be valid
 
 
@@ -78,17 +77,6 @@ def assert_agree(result: EngineResult, ref: ReferenceResult) -> None:
 
 
 # ------------------------------------------------------------ the reference alone
-def easter_portfolio(**client_overrides: object) -> Portfolio:
-    # 10 days of 1,000.00 sales and 10.00 fees, a 10 % rolling reserve held 7 calendar days,
-    # a 500.00 factoring advance repaid by withholding 50 % of each payout
-    return portfolio(
-        [client("C1", factoring_withhold_rate_ppm=500_000, **client_overrides)],
-        daily_sales("C1", MON, 10, 1000_00, fees_cents=10_00),
-        [reserve("C1", rate_ppm=100_000, hold_days=7, basis="calendar")],
-        [loan("F1", "C1", "factoring", 500_00, MON, periods=3)],
-    )
-
-
 def test_reference_by_hand_easter():
     ref = reference_run(easter_portfolio(), dt.date(2026, 4, 8))
     day = ref.daily
