@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 
@@ -101,9 +102,13 @@ def exposure_table(result: EngineResult) -> dict[str, object]:
         ("chargeback_risk_cents", "Chargeback risk", "money"),
         ("collateral_cents", "Reserve collateral", "money"),
     ])
-    out["filters"] = [{"label": s.value, "key": "status", "value": s.value, "mode": "equals"}
-                      for s in LimitStatus]
+    out["filters"] = _value_filters("status", LimitStatus)
     return out
+
+
+def _value_filters(key: str, values: type[StrEnum]) -> list[dict[str, str]]:
+    """One filter button per value of a closed set, matching the column `key` exactly."""
+    return [{"label": v.value, "key": key, "value": v.value, "mode": "equals"} for v in values]
 
 
 def reserves_table(result: EngineResult) -> dict[str, object]:
@@ -121,8 +126,7 @@ def reserves_table(result: EngineResult) -> dict[str, object]:
         ("upcoming_release_cents", "Upcoming releases", "money"),
         ("next_release_date", "Next release", "date"),
     ])
-    out["filters"] = [{"label": k.value, "key": "reserve", "value": k.value, "mode": "equals"}
-                      for k in ReserveKind]
+    out["filters"] = _value_filters("reserve", ReserveKind)
     return out
 
 
