@@ -200,6 +200,18 @@ def serial_to_date(serial: float, name: str = "date") -> dt.date:
     return epoch + dt.timedelta(days=day)
 
 
+def bad_serials(serial: np.ndarray) -> np.ndarray:
+    """Which serial numbers serial_to_date refuses (vectorised)."""
+    return ~np.isfinite(serial) | (serial < 1) | (serial >= MAX_SERIAL + 1) | (np.floor(serial) == _LOTUS_BUG)
+
+
+def serials_to_days(serial: np.ndarray) -> np.ndarray:
+    """serial_to_date over an array of good serials (see bad_serials) -> datetime64[D]."""
+    days = np.floor(serial).astype(np.int64)
+    epoch = np.where(days < _LOTUS_BUG, np.datetime64(_EPOCH_BEFORE_BUG, "D"), np.datetime64(_EPOCH_AFTER_BUG, "D"))
+    return epoch + days.astype("timedelta64[D]")
+
+
 def date_to_serial(day: dt.date) -> int:
     """Inverse of serial_to_date (for writing cached values and tests)."""
     if day < dt.date(1900, 3, 1):

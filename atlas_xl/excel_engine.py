@@ -170,14 +170,12 @@ def _serial_dates(values: np.ndarray, label: str, rows: np.ndarray) -> np.ndarra
     if not numeric.any():
         return values
     serial = values[numeric].astype(np.float64)
-    bad = ~np.isfinite(serial) | (serial < 1) | (serial >= xa.MAX_SERIAL + 1) | (np.floor(serial) == 60)
+    bad = xa.bad_serials(serial)
     if bad.any():
         where = int(np.flatnonzero(bad)[0])
         xa.serial_to_date(float(serial[where]), f"{label} row {int(rows[numeric][where])}")  # raises
-    days = np.floor(serial).astype(np.int64)
-    epoch = np.where(days < 60, np.datetime64("1899-12-31", "D"), np.datetime64("1899-12-30", "D"))
     out = values.copy()
-    out[numeric] = list(pd.to_datetime(epoch + days.astype("timedelta64[D]")).to_pydatetime())
+    out[numeric] = list(pd.to_datetime(xa.serials_to_days(serial)).to_pydatetime())
     return out
 
 

@@ -236,3 +236,11 @@ def test_excel_safe_keeps_signature_and_never_raises() -> None:
 
     assert list(inspect.signature(f).parameters) == ["a", "b"]
     assert f(1) == "#ATLAS! internal error: ZeroDivisionError"
+
+
+def test_vectorised_serials_match_the_scalar_rule() -> None:
+    # 1..3000 and the last serial, either side of the fictitious 1900-02-29 (serial 60, refused by both)
+    serials = np.array([s for s in range(1, 3001) if s != 60] + [xa.MAX_SERIAL, 59.75, 61.5], dtype=np.float64)
+    assert not xa.bad_serials(serials).any()
+    assert xa.serials_to_days(serials).tolist() == [xa.serial_to_date(float(s)) for s in serials]
+    assert xa.bad_serials(np.array([60.0, 0.5, np.nan, xa.MAX_SERIAL + 1.0])).all()
