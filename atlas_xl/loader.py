@@ -133,14 +133,23 @@ def table_from_frame(frame: pd.DataFrame, table: str, source: str = "workbook") 
     if raw is None:
         raise LoadError(problems.items)
     spec = SCHEMAS[table]
-    raw = _drop_blank_rows(raw)
-    if not _check_header(raw, spec, problems):
+    checked = _check_table(raw, spec, problems)
+    if checked is None:
         raise LoadError(problems.items)
-    values, valid, codes = _convert_columns(raw, spec, problems)
+    raw, values, valid, codes = checked
     _check_keys(raw, spec, values, valid, codes, problems)
     if problems.items:
         raise LoadError(problems.items)
     return _to_frame(raw, spec, values)[0]
+
+
+def _check_table(raw: _Raw, spec: TableSchema, problems: _Problems) -> tuple | None:
+    """One table on its own: blank rows dropped, header checked, every column converted.
+    (raw, values, valid, codes) as _convert_columns gives them; None when the header is unusable."""
+    raw = _drop_blank_rows(raw)
+    if not _check_header(raw, spec, problems):
+        return None
+    return (raw, *_convert_columns(raw, spec, problems))
 
 
 def _raw_from_frame(frame: pd.DataFrame, table: str, source: str, problems: _Problems) -> _Raw | None:
@@ -480,14 +489,13 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
         if raw is None:
             continue
         spec = SCHEMAS[table]
-        raw = _drop_blank_rows(raw)
-        if not _check_header(raw, spec, problems):
+        one = _check_table(raw, spec, problems)
+        if one is None:
             continue
-        if raw.data.num_rows < spec.min_rows:
+        raw, values, valid, codes = checked[table] = one
+        if raw.data.num_rows < spec.min_rows:  # an empty table has no cell problems to list before this
             problems.add(Problem(raw.file, raw.sheet, None, None, None,
                                  f"no data rows; expected at least {spec.min_rows} {table} row"))
-        values, valid, codes = _convert_columns(raw, spec, problems)
-        checked[table] = (raw, values, valid, codes)
         if table == "clients" and "client_id" in values:
             keys["clients"] = pc.filter(values["client_id"], pa.array(valid["client_id"]))
     refused = []
