@@ -26,6 +26,7 @@ from atlas_xl.errors import (
     RateError,
     UnsafeInputError,
 )
+from atlas_xl.memory import keep_freed_memory
 
 app = typer.Typer(
     help="Atlas Settlement: settlement and payout operations (reserves, payouts, exposure, schedules).",
@@ -75,6 +76,7 @@ def _register_commands() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # before any data is loaded (atlas_xl.memory says why)
     registered = _register_commands()
     try:
         result = registered(args=argv, standalone_mode=False)
