@@ -8,10 +8,10 @@ spaces, 1900-system serial dates, text numbers with thousands commas and percent
 
 Excel recalculates a column of formulas one cell at a time, each cell passing the same whole tables, so
 engine runs are cached: a small LRU keyed by a digest of the table contents, the date and the settings.
-The digest is taken over the typed table (`raw_table`): each column's dtype and raw bytes (numbers and
-dates as numpy buffers, text as Arrow buffers, anything else as pickle bytes). Equal bytes of the same
-dtype always mean equal contents, so a hit is never wrong; at worst equal contents built differently miss
-the cache and recompute.
+The digest is taken over the tables exactly as the loader receives them (`raw_table`: Arrow columns of
+float64 numbers, timestamps or text): each column's type and buffers. An engine run depends on nothing else
+of the cells (and on the date and the settings, also in the key), so a hit is never wrong; at worst equal
+contents built differently (another offset) miss the cache and recompute.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from atlas_xl import excel_args as xa
 from atlas_xl.engine import EngineResult, run_engines
@@ -95,50 +96,26 @@ CACHE = _Lru(CACHE_SIZE)
 
 
 def digest(*parts: object) -> str:
-    """Content key of the arguments (typed tables, the date, the settings)."""
-    key = hashlib.blake2b(digest_size=20)
+    """Content key of the arguments (the loader's raw tables, the date, the settings)."""
+    key = hashlib.sha256()  # hardware-accelerated on x86-64 and ARMv8: twice blake2b's speed here
     for part in parts:
-        if isinstance(part, pd.DataFrame):
-            _frame_digest(key, part)
+        if isinstance(part, pa.Table):
+            _table_digest(key, part)
         else:
             key.update(b"P" + pickle.dumps(part, protocol=5))
     return key.hexdigest()
 
 
-def _frame_digest(key: hashlib.blake2b, frame: pd.DataFrame) -> None:
-    key.update(b"F" + pickle.dumps((list(frame.columns), len(frame)), protocol=5))
-    for _, series in frame.items():
-        if isinstance(series.dtype, pd.StringDtype):
-            _arrow_digest(key, pa.array(series.array))
-            continue
-        values = series.to_numpy()
-        if values.dtype != object:
-            key.update(b"N" + values.dtype.str.encode("ascii"))
-            key.update(np.ascontiguousarray(values).view(np.uint8))
-            continue
-        text = _text_array(values)
-        if text is not None:
-            _arrow_digest(key, text)
-            continue
-        key.update(b"O" + pickle.dumps(values.tolist(), protocol=5))
-
-
-def _arrow_digest(key: hashlib.blake2b, text: pa.Array | pa.ChunkedArray) -> None:
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    key.update(b"S" + len(text).to_bytes(8, "little") + text.offset.to_bytes(8, "little")
-               + len(text.buffers()).to_bytes(1, "little"))
-    for buffer in text.buffers():
-        key.update(b"-" if buffer is None else b"B" + len(buffer).to_bytes(8, "little"))
-        if buffer is not None:
-            key.update(buffer)
-
-
-def _text_array(values: np.ndarray) -> pa.Array | None:
-    """The column as Arrow text when every cell is str or None (None stays null, distinct from "")."""
-    if not set(map(type, values.tolist())) <= {str, type(None)}:
-        return None
-    return pa.array(values, type=pa.string(), from_pandas=False)
+def _table_digest(key: hashlib._Hash, table: pa.Table) -> None:
+    key.update(b"T" + pickle.dumps((table.column_names, table.num_rows), protocol=5))
+    for column in table.columns:
+        array = column.combine_chunks()
+        key.update(b"C" + str(array.type).encode() + len(array).to_bytes(8, "little")
+                   + array.offset.to_bytes(8, "little") + len(array.buffers()).to_bytes(1, "little"))
+        for buffer in array.buffers():  # validity bitmap, then offsets and data (or the values)
+            key.update(b"-" if buffer is None else b"B" + len(buffer).to_bytes(8, "little"))
+            if buffer is not None:
+                key.update(buffer)
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -186,12 +163,16 @@ def _grid(value: object) -> Sequence[Sequence[object]]:
     return xa.rows(value)
 
 
-def raw_table(value: object, table: str) -> pd.DataFrame:
-    """An Excel table (header row + rows) as the loader's raw frame, Excel-only forms normalised.
+def raw_table(value: object, table: str) -> pa.Table:
+    """An Excel table (header row + rows) as the loader's raw columns, Excel-only forms normalised.
 
-    Number columns of floats become float64 and date columns of datetimes datetime64 (both lossless), so
-    the loader checks them typed and the cache digest hashes buffers instead of Python objects.
+    Number columns of numbers go to the loader as float64 and date columns of datetimes as timestamps (both
+    lossless), so it checks them typed; everything else as text, as a CSV would hold it
+    (`loader.column_array` decides, for cells of every kind). The cache digest hashes these columns: what
+    the loader sees is all an engine run depends on.
     """
+    from atlas_xl.loader import column_array
+
     grid = _grid(value)
     if not grid:
         raise ArgumentError(f"{table} is empty; expected the whole table with its header row "
@@ -204,70 +185,87 @@ def raw_table(value: object, table: str) -> pd.DataFrame:
         raise ArgumentError(f"{table} first row ({shown[:60]}) is not its header; expected the whole table "
                             f"including the header row ({_TABLE_SHEET[table]}[#All])")
     body = grid[1:]
+    cells = _cell_grid(body, len(header))
     kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
     rows = np.arange(2, len(body) + 2)
-    arrays: dict[int, object] = {}
+    arrays = []
     for pos, name in enumerate(header):
-        cells = list(map(itemgetter(pos), body))
-        kind = kinds.get(name)
+        column, kind = cells[:, pos], kinds.get(name)
         if kind == "date":
-            arrays[pos] = _date_column(cells, f"{table}.{name}", rows)
+            values = _date_column(column, f"{table}.{name}", rows)
         elif kind in ("amount", "rate", "int"):
-            arrays[pos] = _number_column(cells, f"{table}.{name}", kind == "rate", rows)
+            values = _number_column(column, f"{table}.{name}", kind == "rate", rows)
         else:
-            arrays[pos] = _text_column(cells)
-    frame = pd.DataFrame(arrays, index=pd.RangeIndex(len(body)))
-    frame.columns = pd.Index(header, dtype=object)
-    return frame
+            values = _text_column(column)
+        arrays.append(column_array(pd.Series(values, copy=False), kind))
+    return pa.Table.from_arrays(arrays, names=header)
 
 
-def _objects(cells: list[object]) -> np.ndarray:
-    values = np.empty(len(cells), dtype=object)
-    values[:] = cells
-    return values
+def _cell_grid(body: Sequence[Sequence[object]], width: int) -> np.ndarray:
+    """The rows as one 2-D object array (a column is then a strided view, not a Python list per column)."""
+    if _to_object_array is not None:
+        return _to_object_array(body, min_width=width)
+    cells = np.empty((len(body), width), dtype=object)
+    for pos in range(width):
+        cells[:, pos] = list(map(itemgetter(pos), body))
+    return cells
+
+
+try:  # pandas' C transposition of a list of rows, 2x faster than a Python pass per column
+    from pandas._libs.lib import to_object_array as _to_object_array
+except ImportError:  # pragma: no cover - a pandas without it: the Python pass
+    _to_object_array = None
+
+
+def _objects(cells: np.ndarray) -> np.ndarray:
+    return np.array(cells, dtype=object)  # a contiguous copy: the converters below write into it
 
 
 _NONE = type(None)
+_NUMBERS = ("floating", "integer", "mixed-integer-float", "empty")  # infer_dtype: numbers and blanks only
 
 
-def _text_column(cells: list[object]) -> object:
+def _text_column(cells: np.ndarray) -> object:
     """Arrow-backed text when every cell is text or blank (None -> missing); else object cells."""
     try:  # Arrow takes only str (and UTF-8 bytes, which Excel never sends) and None; a number stays an object
-        return pd.array(pa.array(cells, type=pa.string()), dtype="str")
+        return pd.array(pa.array(cells, type=pa.string(), from_pandas=False), dtype="str")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         return _objects(cells)
 
 
-def _number_column(cells: list[object], label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
+def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
     """float64 when every cell is a number (blank -> NaN); text numbers in plain form; else object cells."""
-    kinds = set(map(type, cells))
-    if kinds <= {float, int, _NONE}:
-        if int not in kinds or all(abs(v) < 2**53 for v in cells if type(v) is int):
-            return np.array(cells, dtype=np.float64)  # exact: floats as they are, ints below 2**53
-        return _objects(cells)
+    inferred = pd.api.types.infer_dtype(cells, skipna=True)  # bool and text cells are neither of these
+    if inferred in _NUMBERS:
+        try:
+            numbers = cells.astype(np.float64)  # None -> NaN
+        except (TypeError, ValueError, OverflowError):
+            numbers = None
+        # ints must be exact as doubles; a float that is not exact is checked by its repr downstream, not here
+        if numbers is not None and (inferred in ("floating", "empty") or not (np.abs(numbers) >= 2**53).any()):
+            return numbers
     values = _objects(cells)
-    if str in kinds:
+    if inferred not in _NUMBERS and _text_mask(values).any():
         values = _number_texts(values, label, percent, rows)
     return values
 
 
-def _date_column(cells: list[object], label: str, rows: np.ndarray) -> np.ndarray:
+def _date_column(cells: np.ndarray, label: str, rows: np.ndarray) -> np.ndarray:
     """datetime64 when every cell is a date (blank -> NaT); serial numbers converted; else object cells.
 
     A settlements table repeats ~365 dates over 100,000 rows: each distinct cell is converted once."""
-    distinct = dict.fromkeys(cells)
-    kinds = set(map(type, distinct)) - {_NONE}
-    if kinds & {float, int}:
-        cells = _serial_dates(_objects(cells), label, rows).tolist()
-        distinct = dict.fromkeys(cells)
-        kinds = set(map(type, distinct)) - {_NONE}
+    codes, distinct = pd.factorize(cells)  # None and NaN -> code -1
+    kinds = set(map(type, distinct))
+    missing = codes < 0
+    if kinds & {float, int} or (missing.any() and any(v is not None for v in cells[missing])):
+        cells = _serial_dates(_objects(cells), label, rows)  # a NaN cell is refused there, as any bad serial
+        codes, distinct = pd.factorize(cells)
+        kinds = set(map(type, distinct))
     if kinds and kinds <= {dt.datetime, pd.Timestamp}:
         try:  # naive datetimes only (a tz-aware one fails the cast); past 2262 does not fit datetime64[ns]
-            keys = list(distinct)
-            stamps = pa.array(keys, type=pa.timestamp("us"), from_pandas=True)
+            stamps = pa.array(distinct, type=pa.timestamp("us"), from_pandas=True)
             days = np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[us]").astype("datetime64[ns]")
-            position = dict(zip(keys, range(len(keys)), strict=True))
-            return days[np.fromiter(map(position.__getitem__, cells), dtype=np.int64, count=len(cells))]
+            return np.append(days, np.datetime64("NaT", "ns"))[codes]  # code -1 (blank) picks the NaT
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
             pass
     return _objects(cells)
@@ -286,11 +284,11 @@ def _id_text(value: object) -> str:
     return "" if xa.is_blank(value) else str(value).strip()
 
 
-def _reserve_only_clients(*frames: pd.DataFrame) -> pd.DataFrame:
+def _reserve_only_clients(*tables: pa.Table) -> pd.DataFrame:
     ids: set[str] = set()
-    for frame in frames:
-        if "client_id" in frame.columns:
-            ids.update(_id_text(v) for v in pd.unique(frame["client_id"].to_numpy(dtype=object)))
+    for table in tables:
+        if "client_id" in table.column_names:  # the loader's text form: a number id is its shortest repr
+            ids.update(v.strip() for v in pc.unique(table["client_id"]).to_pylist() if v is not None)
     ids = {i for i in ids if _ID.fullmatch(i)}  # a bad id is reported on its own table's row
     if not ids:
         raise ArgumentError("settlements and reserve_terms name no client; expected the tables with their "

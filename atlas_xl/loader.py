@@ -152,10 +152,11 @@ def _check_table(raw: _Raw, spec: TableSchema, problems: _Problems) -> tuple | N
     return (raw, *_convert_columns(raw, spec, problems))
 
 
-def _raw_from_frame(frame: pd.DataFrame, table: str, source: str, problems: _Problems) -> _Raw | None:
+def _raw_from_frame(frame: pd.DataFrame | pa.Table, table: str, source: str, problems: _Problems) -> _Raw | None:
+    """A frame of cells (or a pyarrow Table of columns as `column_array` gives them) as the loader's raw table."""
     labels: dict[str, str] = {}
     names: list[str] = []
-    for pos, name in enumerate(frame.columns):
+    for pos, name in enumerate(frame.column_names if isinstance(frame, pa.Table) else frame.columns):
         text = _cell_text(name).strip()
         if not text:
             text = f"(blank header {pos + 1})"
@@ -166,10 +167,30 @@ def _raw_from_frame(frame: pd.DataFrame, table: str, source: str, problems: _Pro
         problems.add(Problem(source, table, 1, dupes[0], None, f"duplicate column header(s) {dupes}"))
         return None
     kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
-    columns = {name: _column_array(series, kinds.get(name))
-               for name, (_, series) in zip(names, frame.items(), strict=True)}
+    if isinstance(frame, pa.Table):
+        columns = {name: _arrow_column(column, kinds.get(name))
+                   for name, column in zip(names, frame.columns, strict=True)}
+        rows = np.arange(2, frame.num_rows + 2, dtype=np.int64)
+    else:
+        columns = {name: column_array(series, kinds.get(name))
+                   for name, (_, series) in zip(names, frame.items(), strict=True)}
+        rows = _row_numbers(frame.index)
     data = pa.table(columns) if columns else pa.table({})
-    return _Raw(table, data, _row_numbers(frame.index), source, table, labels)
+    return _Raw(table, data, rows, source, table, labels)
+
+
+def _arrow_column(column: pa.ChunkedArray, kind: str | None) -> pa.Array:
+    """An Arrow column taken as it is when it has a form `column_array` gives; else read from its cells."""
+    array = column.combine_chunks()
+    if pa.types.is_string(array.type):
+        return array
+    if kind == "date" and array.type == pa.timestamp("ns"):
+        return array
+    if kind in _NUMBER_KINDS and pa.types.is_float64(array.type):
+        low, high = (v.as_py() for v in pc.min_max(array).values())  # NaN skipped unless it is all there is
+        if low is None or low != low or (low > -_TYPED_LIMIT and high < _TYPED_LIMIT):
+            return array
+    return column_array(column.to_pandas(), kind)
 
 
 def _row_numbers(index: pd.Index) -> np.ndarray:
@@ -400,8 +421,8 @@ def _cell_text(value: object) -> str:
 
 def _column_text(series: pd.Series) -> list[str] | pd.Series:
     """A whole column as CSV text, as `_cell_text` gives per cell; typed columns are converted vectorised."""
-    if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
-        return series
+    if isinstance(series.dtype, pd.StringDtype):
+        return series.fillna("") if series.isna().any() else series  # a missing text cell is blank, as ""
     if series.dtype == object:  # cells straight from Excel: one type per column is the normal case
         kind = pd.api.types.infer_dtype(series, skipna=True)
         if kind == "integer" and not series.isna().any():
@@ -435,7 +456,7 @@ _NUMBER_KINDS = ("amount", "rate", "int")
 _TYPED_LIMIT = 1e9
 
 
-def _column_array(series: pd.Series, kind: str | None) -> pa.Array:
+def column_array(series: pd.Series, kind: str | None) -> pa.Array:
     """A column as the loader reads it: typed when every cell is of its number/date kind, else CSV text."""
     typed = _typed_array(series, kind) if kind in (*_NUMBER_KINDS, "date") else None
     return typed if typed is not None else pa.array(_column_text(series), type=pa.string())
@@ -615,11 +636,11 @@ def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
     if col.kind not in _DICT_KINDS:
         return text, *convert(col, text), None
     # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
-    encoded = pc.dictionary_encode(text)
+    encoded = pc.dictionary_encode(text, null_encoding="encode")  # a missing typed cell: one more entry
     index = encoded.indices.to_numpy(zero_copy_only=False)  # int32: 4 bytes a row, not 8
     converted, ok, blank, issues = convert(col, encoded.dictionary)
     distinct = converted if isinstance(converted, np.ndarray) else converted.to_numpy(zero_copy_only=False)
-    unique_codes = pd.factorize(distinct)[0]  # " C1" and "C1" are one id once trimmed
+    unique_codes = pd.factorize(distinct, use_na_sentinel=False)[0]  # " C1" and "C1" are one id once trimmed
     code = index if np.array_equal(unique_codes, np.arange(len(distinct))) else unique_codes[index]
     converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(encoded.indices)
     # gathers over millions of rows only where a distinct value is bad or blank (the rare case)

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atlas_xl import excel_engine as xe
 from atlas_xl.errors import LoadError
-from atlas_xl.loader import _cell_text, portfolio_from_tables
+from atlas_xl.loader import _cell_text, portfolio_from_tables, table_from_frame
 from atlas_xl.schemas import SCHEMAS
 
 CLIENT = {"name": "Shop", "country": "DE", "iban": "DE89370400440532013000", "bic": "", "status": "active",
@@ -107,11 +108,38 @@ def test_excel_range_columns_are_typed_and_text_numbers_still_read() -> None:
     header = list(SCHEMAS["settlements"].column_names)
     day = dt.datetime(2026, 11, 2, 15, 30)
     typed = xe.raw_table([header, ["C1", day, "EUR", 10.0, 0.0, None, 1.5]], "settlements")
-    assert typed["sales"].dtype == np.float64 and typed["value_date"].dtype == "datetime64[ns]"
-    assert np.isnan(typed["chargebacks"][0])  # a blank cell
+    assert typed["sales"].type == pa.float64() and typed["value_date"].type == pa.timestamp("ns")
+    assert typed["chargebacks"].to_pylist() == [None]  # a blank cell
     mixed = xe.raw_table([header, ["C1", 46328.0, "EUR", "1,234.50", 0.0, 0.0, 0.0]], "settlements")
-    assert mixed["sales"].tolist() == ["1234.50"]  # text numbers normalised for the loader
-    assert mixed["value_date"].tolist() == [pd.Timestamp("2026-11-02")]  # serial 46328 = 2026-11-02
+    assert mixed["sales"].to_pylist() == ["1234.50"]  # text numbers normalised for the loader
+    assert mixed["value_date"].to_pylist() == [dt.datetime(2026, 11, 2)]  # serial 46328 = 2026-11-02
+    huge = xe.raw_table([header, ["C1", day, "EUR", 2**53 + 1, True, 0.0, 0.0]], "settlements")
+    assert huge["sales"].to_pylist() == [str(2**53 + 1)]  # not exact as a double: the exact text path
+    assert huge["refunds"].to_pylist() == ["True"]  # a logical cell is no number; the loader refuses its text
+
+
+CELLS = st.one_of(
+    st.none(), st.booleans(), decimal_floats(2), st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.integers(min_value=-2**60, max_value=2**60), st.sampled_from(["12.5", "abc", "", "0.125", " 7 "]),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2200, 12, 31)),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(CELLS, CELLS.filter(lambda c: type(c) not in (int, float))), min_size=1, max_size=6))
+def test_excel_ranges_load_exactly_as_the_same_cells_in_a_frame(cells: list[tuple[object, object]]) -> None:
+    # raw_table's fast census (one 2-D object array, infer_dtype, factorised dates) against the loader reading
+    # the same cells from an object frame. Numbers in a date column are Excel serial dates, which only
+    # raw_table knows, so the date column gets every other kind of cell.
+    amounts, dates = (list(c) for c in zip(*cells, strict=True))
+    frames = tables([100.0] * len(cells), [0.1] * len(cells), [7.0] * len(cells),
+                    [dt.datetime(2026, 11, 2)] * len(cells))
+    ranges = {name: [list(frame.columns)] + frame.astype(object).to_numpy().tolist() for name, frame in frames.items()}
+    for row, amount, day in zip(ranges["settlements"][1:], amounts, dates, strict=True):  # as Excel sends them
+        row[1], row[3] = day, amount
+    from_ranges = {name: xe.raw_table(rows, name) for name, rows in ranges.items()}
+    from_frames = {name: pd.DataFrame(rows[1:], columns=rows[0], dtype=object) for name, rows in ranges.items()}
+    assert outcome(from_ranges) == outcome(from_frames)
 
 
 def test_cache_key_tells_blank_from_empty_text_and_a_changed_cent() -> None:
@@ -125,7 +153,9 @@ def test_cache_key_tells_blank_from_empty_text_and_a_changed_cent() -> None:
     assert base == key("C1", day, "EUR", 10.0, 0.0, 0.0, 0.0)
     assert base != key("C1", day, "EUR", 10.01, 0.0, 0.0, 0.0)
     assert base != key("C1", day + dt.timedelta(days=1), "EUR", 10.0, 0.0, 0.0, 0.0)
-    assert key("C1", day, None, 10.0, 0.0, 0.0, 0.0) != key("C1", day, "", 10.0, 0.0, 0.0, 0.0)
+    assert key("C1", day, "EUR", None, 0.0, 0.0, 0.0) != key("C1", day, "EUR", 0.0, 0.0, 0.0, 0.0)
+    # the key is over what the loader reads: a blank cell and an empty text are both the blank "" to it
+    assert key("C1", day, None, 10.0, 0.0, 0.0, 0.0) == key("C1", day, "", 10.0, 0.0, 0.0, 0.0)
     assert base != key("C1", day, "EUR", "10", 0.0, 0.0, 0.0)  # text "10" is another cell than 10.0
 
 
@@ -146,3 +176,15 @@ def test_text_amounts_load_to_the_exact_cent(amounts: list[Decimal]) -> None:
     frames["clients"]["opening_balance"] = texts  # may be negative
     portfolio = portfolio_from_tables(frames, source="t")
     assert portfolio.clients["opening_balance_cents"].tolist() == [int(a * 100) for a in amounts]
+
+
+def test_a_blank_cell_in_a_column_of_dates_is_reported_on_its_row() -> None:
+    # Found by the property test above: a typed date column with one blank cell used to end in an IndexError
+    # (its dictionary codes held a null); now it is the "required" problem of that cell, as in a CSV.
+    header = list(SCHEMAS["settlements"].column_names)
+    rows = [header, ["C1", None, "EUR", 1.0, 0.0, 0.0, 0.0], ["C1", dt.datetime(2026, 1, 1), "EUR", 1.0, 0.0, 0.0, 0.0]]
+    for table in (xe.raw_table(rows, "settlements"), pd.DataFrame(rows[1:], columns=header)):
+        with pytest.raises(LoadError) as caught:
+            table_from_frame(table, "settlements", "Book1.xlsx")
+        assert [(p.row, p.column, p.message.split(";")[0]) for p in caught.value.problems] == [
+            (2, "value_date", "required")]
