@@ -24,18 +24,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.datetime import WINDOWS_EPOCH, to_excel
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from atlas_xl import __version__
 from atlas_xl.engine import EngineResult
-from atlas_xl.xlsafe import safe_cell, sheet_texts
+from atlas_xl.report_cells import NUMBER_TEXT, TEXT, arrow_texts, number_cells, row_xml, text_cells
+from atlas_xl.xlsafe import safe_cell, sheet_text_array, sheet_texts
 
 EXCEL_MAX_ROWS = 1_048_576
 MONEY = "#,##0.00"
@@ -82,118 +84,35 @@ CONVERT: dict[str, Callable[[pd.Series], list[object]]] = {
 FORMAT = {"money": MONEY, "percent": PERCENT, "date": DATE, "int": "0"}
 
 
-# --- table columns as cell XML -------------------------------------------------------------------------------
-# Each function turns a column into the text of its <v> elements (None: no value); they write what the
-# per-cell path wrote for the same data (Decimal(int(v)).scaleb(-2) etc.), as exact decimals from integers.
-
-
-def _integers(values: pd.Series) -> tuple[list[int], list[bool]]:
-    """int(v) of every value (0 where missing) and which are missing: what the per-cell path's int(v) gave."""
-    missing = values.isna().to_numpy(dtype=bool)
-    array = (values.where(~missing, 0) if missing.any() else values).to_numpy()
-    if array.dtype.kind == "f" and np.isfinite(array).all() and (np.abs(array) < 2.0**63).all():
-        array = array.astype(np.int64)  # cuts toward zero, as int() does
-    if array.dtype.kind in "iu":
-        return array.tolist(), missing.tolist()
-    return [int(v) for v in array.tolist()], missing.tolist()  # anything else (and int()'s errors) as before
-
-
-def _scaled_text(places: int) -> Callable[[pd.Series], list[str | None]]:
-    """Integers in units of 10**-places as exact decimal text: 1234 -> "12.34", -5 -> "-0.05", 100 -> "1"."""
-    scale = 10**places
-
-    def fraction(f: int) -> str:
-        return "." + f"{f:0{places}d}".rstrip("0") if f else ""
-
-    if scale <= 100:  # cents: a hundred fractions, looked up
-        fraction = [fraction(f) for f in range(scale)].__getitem__
-
-    def convert(values: pd.Series) -> list[str | None]:
-        units, missing = _integers(values)
-        out: list[str | None] = []
-        for u, gone in zip(units, missing, strict=True):
-            if gone:
-                out.append(None)
-            elif u < 0:
-                whole, f = divmod(-u, scale)
-                out.append(f"-{whole}{fraction(f)}")
-            else:
-                whole, f = divmod(u, scale)
-                out.append(f"{whole}{fraction(f)}")
-        return out
-
-    return convert
-
-
-def _int_text(values: pd.Series) -> list[str | None]:
-    units, missing = _integers(values)
-    return [None if gone else str(u) for u, gone in zip(units, missing, strict=True)]
-
-
-def _date_text(values: pd.Series) -> list[str | None]:
-    """Excel day numbers of each value's date (the time of day dropped, as `.date()` did)."""
-    if not pd.api.types.is_datetime64_dtype(values.dtype):  # not naive datetimes: value by value, as before
-        return [None if pd.isna(v) else str(int(to_excel(pd.Timestamp(v).date()))) for v in values.tolist()]
-    days = values.to_numpy().astype("datetime64[D]")
-    missing = np.isnat(days).tolist()
-    serial = (days - np.datetime64(WINDOWS_EPOCH.date(), "D")).astype(np.int64)
-    serial -= (serial > 0) & (serial <= 60)  # as openpyxl's to_excel: Excel counts a 29 Feb 1900
-    return [None if gone else str(d) for d, gone in zip(serial.tolist(), missing, strict=True)]
-
-
-NUMBER_TEXT: dict[str, Callable[[pd.Series], list[str | None]]] = {
-    "money": _scaled_text(2), "percent": _scaled_text(6), "int": _int_text, "date": _date_text,
-}
-
-
-def _escape(texts: Sequence[str]) -> Sequence[str]:
-    """XML-escape a column's texts as openpyxl's writer does (a bare CR would be read back as LF)."""
-    # One pass over the joined column; "\x00" cannot occur in cell text (xlsafe.sheet_texts refuses it).
-    joined = "\x00".join(texts)
-    if not any(c in joined for c in "&<>\r"):
-        return texts
-    joined = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    return joined.split("\x00")
-
-
-def _text_xml(texts: Sequence[str], quoted: Sequence[bool], plain: str, quote: str) -> list[str]:
-    """Inline-string cells as openpyxl writes them; `plain` / `quote` are the style attributes to use."""
-    cells = []
-    for text, escaped, q in zip(texts, _escape(texts), quoted, strict=True):
-        style = quote if q else plain
-        if not text:
-            cells.append(f'{style} t="inlineStr"></c>')
-        elif text != text.strip():  # leading / trailing white space is kept, as openpyxl marks it
-            cells.append(f'{style} t="inlineStr"><is><t xml:space="preserve">{escaped}</t></is></c>')
-        else:
-            cells.append(f'{style} t="inlineStr"><is><t>{escaped}</t></is></c>')
-    return cells
-
-
-def _number_xml(texts: Sequence[str | None], style: str) -> list[str]:
-    empty, before = f'{style} t="n"></c>', f'{style} t="n"><v>'
-    return [empty if v is None else f"{before}{v}</v></c>" for v in texts]
-
-
 def _where(sheet: str, row: int, column: int, header: str | None = None) -> str:
     cell = f"sheet {sheet!r}, cell {get_column_letter(column + 1)}{row}"
     return f"{cell} (column {header!r})" if header else cell
 
 
 def _columns(frame: pd.DataFrame, columns: Sequence[Col], sheet: str,
-             first_row: int) -> tuple[list[Sequence[str | None]], list[list[bool]]]:
-    """Each column whole: <v> texts of number kinds; texts as cells store them (and which are formula-like)."""
-    values: list[Sequence[str | None]] = []
-    quoted: list[list[bool]] = []
+             first_row: int) -> tuple[list[pa.Array], list[pa.Array | None]]:
+    """Each column whole: <v> texts of number kinds (null: none); texts as cells store them, and which are
+    formula-like (None for number kinds)."""
+    values: list[pa.Array] = []
+    quoted: list[pa.Array | None] = []
     for j, col in enumerate(columns):
+        series = frame[col.source]
         if col.kind in FORMAT:
-            values.append(NUMBER_TEXT[col.kind](frame[col.source]))
-            quoted.append([])
+            values.append(NUMBER_TEXT[col.kind](series))
+            quoted.append(None)
+            continue
+
+        def locate(i: int, j: int = j) -> str:
+            return _where(sheet, first_row + i, j, columns[j].header)
+
+        texts = arrow_texts(series, col.kind)
+        if texts is None:  # a column Arrow does not hold as text: converted and checked value by value
+            plain, flags = sheet_texts(CONVERT[col.kind](series), locate)
+            texts, formula_like = pa.array(plain, TEXT), pa.array(flags, pa.bool_())
         else:
-            texts, flags = sheet_texts(CONVERT[col.kind](frame[col.source]),
-                                       lambda i, j=j: _where(sheet, first_row + i, j, columns[j].header))
-            values.append(texts)
-            quoted.append(flags)
+            texts, formula_like = sheet_text_array(texts, locate)
+        values.append(texts)
+        quoted.append(formula_like)
     return values, quoted
 
 
@@ -237,15 +156,11 @@ class SheetRows:
         """What `ws.close()` calls before the sheet's tail: end <sheetData>, give the stream back."""
         self._open.close()
 
-    def write(self, first_row: int, columns: Sequence[Sequence[str]]) -> None:
+    def write(self, first_row: int, columns: Sequence[pa.Array]) -> None:
         """Rows first_row, first_row + 1, ...; `columns[j][i]` is the XML of row i's cell in column j + 1 from
         after its coordinate, e.g. ' s="3" t="n"><v>1.5</v></c>'."""
         letters = [get_column_letter(j) for j in range(1, len(columns) + 1)]
-        template = '<row r="{0}">' + "".join(f'<c r="{c}{{0}}"{{{j}}}' for j, c in enumerate(letters, 1)) + "</row>"
-        rows = "".join(template.format(r, *cells)
-                       for r, cells in enumerate(zip(*columns, strict=True), start=first_row))
-        # ASCII with character references, as openpyxl's own XML stream writes the sheet
-        self._spool.write(rows.encode("ascii", "xmlcharrefreplace"))
+        self._spool.write(row_xml(first_row, letters, list(columns)))
 
     def finish(self) -> None:
         """Close the sheet (openpyxl writes its tail), then splice the spooled rows in at the marker."""
@@ -282,12 +197,13 @@ class ReportWriter:
             self._styles[key] = f' s="{cell.style_id}"' if cell.has_style else ""
         return self._styles[key]
 
-    def _text_row(self, ws: WriteOnlyWorksheet, texts: list[str], row: int, header: bool = False) -> list[list[str]]:
+    def _text_row(self, ws: WriteOnlyWorksheet, texts: list[str], row: int, header: bool = False) -> list[pa.Array]:
         """One row of text cells (the note, the header), as `SheetRows.write` columns."""
         texts, quoted = sheet_texts(texts, lambda j: _where(ws.title, row, j))
         plain = self._style(ws, header=header)
         quote = self._style(ws, quote=True, header=header) if any(quoted) else ""
-        return [[cell] for cell in _text_xml(texts, quoted, plain, quote)]
+        cells = text_cells(pa.array(texts, TEXT), pa.array(quoted, pa.bool_()), plain, quote)
+        return [cells.slice(j, 1) for j in range(len(cells))]
 
     def table(self, title: str, frame: pd.DataFrame, columns: Sequence[Col], *, note: str | None = None,
               status_column: str | None = None) -> list[WriteOnlyWorksheet]:
@@ -326,21 +242,21 @@ class ReportWriter:
         return sheets
 
     def _data(self, ws: WriteOnlyWorksheet, rows: SheetRows, columns: Sequence[Col],
-              values: Sequence[Sequence[str | None]], quoted: Sequence[list[bool]], first_row: int) -> None:
+              values: Sequence[pa.Array], quoted: Sequence[pa.Array | None], first_row: int) -> None:
         """The data rows from `_columns`' output, CHUNK_ROWS rows at a time."""
         count = len(values[0]) if values else 0
         # Styles get their ids in the order the per-cell writer met them (row by row, left to right), so
         # styles.xml comes out the same: number formats in the first row, quote prefix where first needed.
         first_use = [(0, j, FORMAT[c.kind], False) for j, c in enumerate(columns) if c.kind in FORMAT and count]
-        first_use += [(flags.index(True), j, None, True) for j, flags in enumerate(quoted) if True in flags]
+        first_quoted = [-1 if flags is None else pc.index(flags, True).as_py() for flags in quoted]
+        first_use += [(i, j, None, True) for j, i in enumerate(first_quoted) if i >= 0]
         for _, _, number_format, quote in sorted(first_use):
             self._style(ws, number_format, quote)
         plain = self._style(ws)
-        quote = self._style(ws, quote=True) if any(True in flags for flags in quoted) else ""
+        quote = self._style(ws, quote=True) if max(first_quoted, default=-1) >= 0 else ""
         for begin in range(0, count, CHUNK_ROWS):
-            end = begin + CHUNK_ROWS
-            cells = [_number_xml(v[begin:end], self._style(ws, FORMAT[c.kind])) if c.kind in FORMAT
-                     else _text_xml(v[begin:end], q[begin:end], plain, quote)
+            cells = [number_cells(v.slice(begin, CHUNK_ROWS), self._style(ws, FORMAT[c.kind])) if q is None
+                     else text_cells(v.slice(begin, CHUNK_ROWS), q.slice(begin, CHUNK_ROWS), plain, quote)
                      for c, v, q in zip(columns, values, quoted, strict=True)]
             rows.write(first_row + begin, cells)
 

@@ -10,6 +10,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, WriteOnlyCell
 from openpyxl.utils.exceptions import IllegalCharacterError
 from openpyxl.worksheet.worksheet import Worksheet
@@ -23,6 +26,8 @@ MAX_CELL_TEXT = 32_767  # Excel's limit; openpyxl cuts longer text to it
 # What a cell cannot hold: openpyxl's refused control characters, plus what XML 1.0 cannot carry at all
 # (lone surrogates, U+FFFE, U+FFFF), which would otherwise fail deep inside the XML writer.
 UNWRITABLE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ud800-\udfff\ufffe\uffff]")
+# The same for Arrow's RE2 over UTF-8 text, which cannot hold a lone surrogate (tests compare every code point).
+UNWRITABLE_RE2 = ILLEGAL_CHARACTERS_RE.pattern + r"|[\x{FFFE}\x{FFFF}]"
 
 
 class UnwritableTextError(AtlasError, IllegalCharacterError):
@@ -74,6 +79,30 @@ def sheet_texts(texts: list[str], locate: Callable[[int], str]) -> tuple[list[st
         raise UnwritableTextError(f"{locate(index)}: the text {texts[index]!r} holds the character "
                                   f"U+{ord(bad.group()):04X}, which a spreadsheet cell cannot hold")
     return texts, [t.startswith(FORMULA_TRIGGERS) for t in texts]
+
+
+def joined_text(texts: pa.Array) -> pa.Array:
+    """One value: the texts of a (large_)string array end to end, sharing its buffer (no copy). For whole-column
+    scans: one regex run over a column costs a fraction of one run per value."""
+    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    offsets = np.frombuffer(texts.buffers()[1], width)[[texts.offset, texts.offset + len(texts)]] if len(texts) \
+        else np.zeros(2, width)
+    return pa.Array.from_buffers(texts.type, 1, [None, pa.py_buffer(offsets), texts.buffers()[2]])
+
+
+def text_bytes(texts: pa.Array) -> bytes:
+    """The UTF-8 of a (large_)string array's texts end to end."""
+    return joined_text(texts)[0].as_buffer().to_pybytes() if len(texts) else b""
+
+
+def sheet_text_array(texts: pa.Array, locate: Callable[[int], str]) -> tuple[pa.Array, pa.Array]:
+    """`sheet_texts` for an Arrow string column (no nulls): the texts as cells store them and which are
+    formula-like. The rare column with a text to cut or refuse goes through `sheet_texts` itself."""
+    longest = pc.max(pc.utf8_length(texts)).as_py() or 0
+    if longest > MAX_CELL_TEXT or pc.match_substring_regex(joined_text(texts), UNWRITABLE_RE2)[0].as_py():
+        cut, quoted = sheet_texts(texts.to_pylist(), locate)
+        return pa.array(cut, texts.type), pa.array(quoted, pa.bool_())
+    return texts, pc.match_substring_regex(texts, "^" + FORMULA_TRIGGER_CLASS)
 
 
 def csv_safe(text: str) -> str:
