@@ -36,7 +36,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from atlas_xl import __version__
 from atlas_xl.engine import EngineResult
-from atlas_xl.report_cells import NUMBER_TEXT, TEXT, arrow_texts, number_cells, row_xml, text_cells
+from atlas_xl.report_cells import NUMBER_TEXT, TEXT, arrow_texts, cell_after, lit, number_cells, row_xml, text_cells
 from atlas_xl.xlsafe import safe_cell, sheet_text_array, sheet_texts
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -157,10 +157,9 @@ class SheetRows:
         self._open.close()
 
     def write(self, first_row: int, columns: Sequence[pa.Array]) -> None:
-        """Rows first_row, first_row + 1, ...; `columns[j][i]` is the XML of row i's cell in column j + 1 from
-        after its coordinate, e.g. ' s="3" t="n"><v>1.5</v></c>'."""
-        letters = [get_column_letter(j) for j in range(1, len(columns) + 1)]
-        self._spool.write(row_xml(first_row, letters, list(columns)))
+        """Rows first_row, first_row + 1, ...; `columns[j][i]` is row i's cell in column j + 1, as
+        report_cells.row_xml takes it."""
+        self._spool.write(row_xml(first_row, list(columns)))
 
     def finish(self) -> None:
         """Close the sheet (openpyxl writes its tail), then splice the spooled rows in at the marker."""
@@ -202,8 +201,9 @@ class ReportWriter:
         texts, quoted = sheet_texts(texts, lambda j: _where(ws.title, row, j))
         plain = self._style(ws, header=header)
         quote = self._style(ws, quote=True, header=header) if any(quoted) else ""
-        cells = text_cells(pa.array(texts, TEXT), pa.array(quoted, pa.bool_()), plain, quote)
-        return [cells.slice(j, 1) for j in range(len(cells))]
+        cells = text_cells(pa.array(texts, TEXT), pa.array(quoted, pa.bool_()), plain, quote, "")
+        return [pc.binary_join_element_wise(cells.slice(j, 1), lit(cell_after(j, len(texts))), lit(""))
+                for j in range(len(texts))]
 
     def table(self, title: str, frame: pd.DataFrame, columns: Sequence[Col], *, note: str | None = None,
               status_column: str | None = None) -> list[WriteOnlyWorksheet]:
@@ -254,10 +254,11 @@ class ReportWriter:
             self._style(ws, number_format, quote)
         plain = self._style(ws)
         quote = self._style(ws, quote=True) if max(first_quoted, default=-1) >= 0 else ""
+        ends = [cell_after(j, len(columns)) for j in range(len(columns))]
         for begin in range(0, count, CHUNK_ROWS):
-            cells = [number_cells(v.slice(begin, CHUNK_ROWS), self._style(ws, FORMAT[c.kind])) if q is None
-                     else text_cells(v.slice(begin, CHUNK_ROWS), q.slice(begin, CHUNK_ROWS), plain, quote)
-                     for c, v, q in zip(columns, values, quoted, strict=True)]
+            cells = [number_cells(v.slice(begin, CHUNK_ROWS), self._style(ws, FORMAT[c.kind]), end) if q is None
+                     else text_cells(v.slice(begin, CHUNK_ROWS), q.slice(begin, CHUNK_ROWS), plain, quote, end)
+                     for c, v, q, end in zip(columns, values, quoted, ends, strict=True)]
             rows.write(first_row + begin, cells)
 
     def save(self, path: Path) -> None:

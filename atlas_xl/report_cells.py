@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import WINDOWS_EPOCH, to_excel
 
 from atlas_xl.xlsafe import joined_text, text_bytes
@@ -148,16 +149,17 @@ def escape(texts: pa.Array) -> pa.Array:
     return texts
 
 
-def text_cells(texts: pa.Array, quoted: pa.Array, plain: str, quote: str) -> pa.Array:
-    """Inline-string cells as openpyxl writes them, from after the cell's coordinate; `plain` / `quote` are the
-    style attributes to use (`quoted`: formula-like texts, which get the quote-prefix style)."""
+def text_cells(texts: pa.Array, quoted: pa.Array, plain: str, quote: str, after: str) -> pa.Array:
+    """Inline-string cells as openpyxl writes them, for `row_xml`: from the quote that closes the coordinate
+    through `after` (see `cell_after`). `plain` / `quote` are the style attributes to use (`quoted`: the
+    formula-like texts, which get the quote-prefix style)."""
     # Each cell is an opening, the escaped text and a closing. Openings 0-3 by 2 * quoted + preserve: text with
     # white space at either end keeps it with xml:space="preserve", as openpyxl marks it (text != text.strip();
     # Arrow's white space is str.isspace()'s, which tests check code point by code point). Opening 4 is the
     # empty cell, which is never formula-like, so plain.
-    openings = _texts([f'{style} t="inlineStr"><is><t{space}>' for style in (plain, quote)
-                       for space in ("", ' xml:space="preserve"')] + [f'{plain} t="inlineStr"></c>'])
-    closings = _texts(["</t></is></c>", ""])
+    openings = _texts([f'"{style} t="inlineStr"><is><t{space}>' for style in (plain, quote)
+                       for space in ("", ' xml:space="preserve"')] + [f'"{plain} t="inlineStr"></c>'])
+    closings = _texts([f"</t></is></c>{after}", after])
     size = pc.binary_length(texts).to_numpy()
     padded = pc.binary_length(pc.utf8_trim_whitespace(texts)).to_numpy() != size
     empty = size == 0
@@ -166,24 +168,27 @@ def text_cells(texts: pa.Array, quoted: pa.Array, plain: str, quote: str) -> pa.
                                        lit(""))
 
 
-def number_cells(texts: pa.Array, style: str) -> pa.Array:
-    """Number cells from their <v> texts (null: an empty cell, still styled)."""
-    cells = pc.binary_join_element_wise(lit(f'{style} t="n"><v>'), texts, lit("</v></c>"), lit(""))
-    return pc.fill_null(cells, lit(f'{style} t="n"></c>'))
+def number_cells(texts: pa.Array, style: str, after: str) -> pa.Array:
+    """Number cells from their <v> texts (null: an empty cell, still styled), for `row_xml` (as `text_cells`)."""
+    cells = pc.binary_join_element_wise(lit(f'"{style} t="n"><v>'), texts, lit(f"</v></c>{after}"), lit(""))
+    return pc.fill_null(cells, lit(f'"{style} t="n"></c>{after}'))
 
 
-def row_xml(first_row: int, letters: list[str], columns: list[pa.Array]) -> bytes | pa.Buffer:
-    """Rows first_row, first_row + 1, ... as one run of XML: <row r="N"><c r="AN"...</row> per row,
-    `columns[j]` holding each row's cell in column letters[j] from after its coordinate."""
+def cell_after(column: int, columns: int) -> str:
+    """What ends the XML of a row's cell `column` (0-based) of `columns`: the next cell's opening up to its row
+    number, or the end of the row."""
+    return f'<c r="{get_column_letter(column + 2)}' if column + 1 < columns else "</row>"
+
+
+def row_xml(first_row: int, columns: list[pa.Array]) -> bytes | pa.Buffer:
+    """Rows first_row, first_row + 1, ... as one run of XML. `columns[j]` holds row i's cell in column j + 1 from
+    the quote closing its coordinate through `cell_after(j, len(columns))`, e.g. '" t="n"><v>1.5</v></c><c r="B'.
+    Row numbers are what is left between those pieces, so they go in as the join's separator:
+    <row r="7"><c r="A7" t="n"><v>1.5</v></c><c r="B7" ...</row>."""
     if not len(columns[0]):
         return b""
     numbers = pc.cast(pa.array(np.arange(first_row, first_row + len(columns[0]), dtype=np.int64)), TEXT)
-    pieces: list[pa.Scalar | pa.Array] = [lit('<row r="'), numbers]
-    row_end = '">'  # the end of <row r="N">, merged into the first cell's opening (one piece fewer to join)
-    for letter, cells in zip(letters, columns, strict=True):
-        pieces += [lit(f'{row_end}<c r="{letter}'), numbers, lit('"'), cells]
-        row_end = ""
-    rows = joined_text(pc.binary_join_element_wise(*pieces, lit("</row>"), lit("")))
+    rows = joined_text(pc.binary_join_element_wise(lit('<row r="'), lit('"><c r="A'), *columns, numbers))
     if pc.string_is_ascii(rows)[0].as_py():
         return rows[0].as_buffer()  # written as it is: no Python string of the rows
     # ASCII with character references, as openpyxl's own XML stream writes the sheet

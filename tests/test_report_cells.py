@@ -22,6 +22,7 @@ from atlas_xl.report_cells import (
     NUMBER_TEXT,
     TEXT,
     arrow_texts,
+    cell_after,
     decimal_text,
     escape,
     number_cells,
@@ -103,8 +104,8 @@ def test_int_and_date_columns() -> None:
 
 
 def test_number_cells() -> None:
-    assert number_cells(texts("1.5", None, "-0.05"), ' s="3"').to_pylist() == [
-        ' s="3" t="n"><v>1.5</v></c>', ' s="3" t="n"></c>', ' s="3" t="n"><v>-0.05</v></c>']
+    assert number_cells(texts("1.5", None, "-0.05"), ' s="3"', '<c r="B').to_pylist() == [
+        '" s="3" t="n"><v>1.5</v></c><c r="B', '" s="3" t="n"></c><c r="B', '" s="3" t="n"><v>-0.05</v></c><c r="B']
 
 
 # ------------------------------------------------------------------------------------------------ texts
@@ -134,15 +135,15 @@ def test_bool_columns() -> None:
 def test_text_cells() -> None:
     values = texts("plain", " padded ", "=1+1", "", "a & b <c>", "cr\r", "\u00a0nbsp", "end\u3000")
     quoted = pa.array([False, False, True, False, False, False, False, False])
-    assert text_cells(values, quoted, "", ' s="5"').to_pylist() == [
-        ' t="inlineStr"><is><t>plain</t></is></c>',
-        ' t="inlineStr"><is><t xml:space="preserve"> padded </t></is></c>',
-        ' s="5" t="inlineStr"><is><t>=1+1</t></is></c>',
-        ' t="inlineStr"></c>',
-        ' t="inlineStr"><is><t>a &amp; b &lt;c&gt;</t></is></c>',
-        ' t="inlineStr"><is><t xml:space="preserve">cr&#13;</t></is></c>',
-        ' t="inlineStr"><is><t xml:space="preserve">\u00a0nbsp</t></is></c>',
-        ' t="inlineStr"><is><t xml:space="preserve">end\u3000</t></is></c>',
+    assert text_cells(values, quoted, "", ' s="5"', "</row>").to_pylist() == [
+        '" t="inlineStr"><is><t>plain</t></is></c></row>',
+        '" t="inlineStr"><is><t xml:space="preserve"> padded </t></is></c></row>',
+        '" s="5" t="inlineStr"><is><t>=1+1</t></is></c></row>',
+        '" t="inlineStr"></c></row>',
+        '" t="inlineStr"><is><t>a &amp; b &lt;c&gt;</t></is></c></row>',
+        '" t="inlineStr"><is><t xml:space="preserve">cr&#13;</t></is></c></row>',
+        '" t="inlineStr"><is><t xml:space="preserve">\u00a0nbsp</t></is></c></row>',
+        '" t="inlineStr"><is><t xml:space="preserve">end\u3000</t></is></c></row>',
     ]
 
 
@@ -159,13 +160,20 @@ def test_arrow_white_space_is_str_strip_s() -> None:
     assert [c for c, n in zip(chars, trimmed, strict=True) if (n == 0) != c.isspace()] == []
 
 
+def test_cell_ends() -> None:
+    assert [cell_after(j, 3) for j in range(3)] == ['<c r="B', '<c r="C', "</row>"]
+    assert cell_after(25, 30) == '<c r="AA'
+
+
 def test_rows_as_xml() -> None:
-    numbers = pa.array([' t="n"><v>1</v></c>', ' t="n"></c>'], TEXT)
-    words = pa.array([' t="inlineStr"><is><t>ok</t></is></c>', ' t="inlineStr"><is><t>é€😀</t></is></c>'], TEXT)
-    assert bytes(row_xml(7, ["A", "B"], [numbers, words])) == (
+    numbers = number_cells(texts("1", None), "", cell_after(0, 2))
+    words = text_cells(texts("ok", "é€😀"), pa.array([False, False]), "", "", cell_after(1, 2))
+    assert bytes(row_xml(7, [numbers, words])) == (
         b'<row r="7"><c r="A7" t="n"><v>1</v></c><c r="B7" t="inlineStr"><is><t>ok</t></is></c></row>'
         b'<row r="8"><c r="A8" t="n"></c><c r="B8" t="inlineStr"><is><t>&#233;&#8364;&#128512;</t></is></c></row>')
-    assert bytes(row_xml(3, ["A"], [numbers.slice(1, 1)])) == b'<row r="3"><c r="A3" t="n"></c></row>'
+    one = number_cells(texts(None), ' s="2"', cell_after(0, 1))
+    assert bytes(row_xml(3, [one])) == b'<row r="3"><c r="A3" s="2" t="n"></c></row>'
+    assert bytes(row_xml(3, [one.slice(0, 0)])) == b""
 
 
 # ------------------------------------------------------------------------------------------------ xlsafe
