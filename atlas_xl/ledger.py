@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -82,10 +83,14 @@ class Ledger:
 
     def drilldown(self) -> pd.DataFrame:
         """Per client, subaccount and movement: the total and count of postings that explain each balance."""
+        return self._drilldown.copy()  # the report and the dashboard both show it: computed once
+
+    @cached_property
+    def _drilldown(self) -> pd.DataFrame:
         frames = []
         for movement, matrix in self.amounts.items():
             total = matrix.sum(axis=1)
-            count = (matrix != 0).sum(axis=1)
+            count = np.count_nonzero(matrix, axis=1)
             credited, debited = LEGS[movement]
             for account, sign in ((credited, 1), (debited, -1)):
                 if account == Subaccount.EXTERNAL:
