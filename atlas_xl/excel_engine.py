@@ -221,7 +221,6 @@ def _objects(cells: np.ndarray) -> np.ndarray:
     return np.array(cells, dtype=object)  # a contiguous copy: the converters below write into it
 
 
-_NONE = type(None)
 _NUMBERS = ("floating", "integer", "mixed-integer-float", "empty")  # infer_dtype: numbers and blanks only
 
 
