@@ -728,7 +728,9 @@ def _convert_decimal(col: ColumnSpec, text: pa.Array):
         # the shape above leaves |cents| < 1e12 < 2**53: the double nearest the text, times 100, lies within a
         # hair of a whole number of cents, and rint lands exactly on it (half the time of a decimal cast)
         numbers = np.asarray(pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-        return _scaled_result(col, np.rint(numbers * 100).astype(np.int64), ok, blank, issues)
+        scaled = numbers * 100
+        np.rint(scaled, out=scaled)  # in place: one 3.65 M-row temporary less (fresh memory is not free)
+        return _scaled_result(col, scaled.astype(np.int64), ok, blank, issues)
     decimals = pc.cast(trimmed, pa.decimal128(18, places))  # rates: 11 + 6 digits do not fit a double
     # a decimal128 is a 16-byte little-endian integer of the scaled value; |value| < 1e17 fits its low word
     words = np.frombuffer(decimals.buffers()[1], dtype=np.int64)
