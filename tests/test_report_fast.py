@@ -332,3 +332,28 @@ def test_a_fast_sheet_refuses_append_and_stays_whole(tmp_path: Path) -> None:
     writer.save(tmp_path / "t.xlsx")
     (sheet,) = dump_workbook(tmp_path / "t.xlsx")
     assert [c[0] for c in sheet["cells"] if c[0].startswith("A")] == ["A1", "A2", "A3"]  # header, 2 rows
+
+
+def test_a_sheet_openpyxl_does_not_zip_through_write_fails_the_save(tmp_path: Path, monkeypatch) -> None:
+    # a table sheet's rows go into the zip only through _ReportZip.write: a save that goes round it must fail
+    # (its sheet would have no rows), and leave no report behind
+    monkeypatch.setattr(report._ReportZip, "write", zipfile.ZipFile.write)
+    writer = ReportWriter()
+    writer.table("T", edge_frame().iloc[:2], EDGE_COLUMNS)
+    with pytest.raises(RuntimeError, match=r"\['T'\] were not zipped"):
+        writer.save(tmp_path / "t.xlsx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_table_sheets_are_zipped_as_zipfile_write_zips_a_file(tmp_path: Path) -> None:
+    fast = write_edge_tables(tmp_path / "fast.xlsx")
+    with per_cell_writer():
+        slow = write_edge_tables(tmp_path / "slow.xlsx")
+
+    def members(path: Path) -> list[tuple[object, ...]]:
+        with zipfile.ZipFile(path) as archive:
+            assert archive.testzip() is None  # every member's CRC and size check out
+            return [(i.filename, i.compress_type, i.external_attr, i.flag_bits, i.extra, i.create_system)
+                    for i in archive.infolist()]
+
+    assert members(fast) == members(slow)
