@@ -48,12 +48,13 @@ def _integers(values: pd.Series) -> tuple[np.ndarray | list[int], np.ndarray]:
     return [int(v) for v in array.tolist()], missing  # anything else (and int()'s errors) as before
 
 
-def _fraction_python(places: int) -> Callable[[int], str]:
+def _fraction_text(places: int) -> Callable[[int], str]:
+    """The fraction part of a decimal from its units past the point: 5 -> ".05" at 2 places, 50 -> ".5", 0 -> ""."""
     return lambda f: "." + f"{f:0{places}d}".rstrip("0") if f else ""
 
 
 # the hundred possible cent fractions ("", ".01", ..., ".1", ..., ".99"), looked up by `take`
-CENT_FRACTIONS = pa.array([_fraction_python(2)(f) for f in range(100)], TEXT)
+CENT_FRACTIONS = pa.array([_fraction_text(2)(f) for f in range(100)], TEXT)
 
 
 def decimal_text(units: np.ndarray, missing: np.ndarray, places: int) -> pa.Array:
@@ -77,7 +78,7 @@ def decimal_text(units: np.ndarray, missing: np.ndarray, places: int) -> pa.Arra
 
 def _scaled_text(places: int) -> Callable[[pd.Series], pa.Array]:
     """Integers in units of 10**-places as exact decimal text (see `decimal_text`)."""
-    scale, fraction = 10**places, _fraction_python(places)
+    scale, fraction = 10**places, _fraction_text(places)
 
     def convert(values: pd.Series) -> pa.Array:
         units, missing = _integers(values)

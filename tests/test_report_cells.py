@@ -54,6 +54,12 @@ def test_cents_as_exact_decimal_text() -> None:
         "92233720368547758.07", "-92233720368547758.08"]
 
 
+def test_every_cent_fraction_either_side_of_zero() -> None:
+    cents = np.arange(-10_000, 10_001)
+    assert decimal_text(cents, np.zeros(len(cents), bool), 2).to_pylist() == [
+        decimal_reference(int(c), 2) for c in cents]
+
+
 def test_missing_amounts_have_no_text() -> None:
     assert decimal_text(np.array([5, 0, -250]), np.array([False, True, False]), 2).to_pylist() == ["0.05", None,
                                                                                                   "-2.5"]
