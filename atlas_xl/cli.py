@@ -26,7 +26,7 @@ from atlas_xl.errors import (
     RateError,
     UnsafeInputError,
 )
-from atlas_xl.memory import keep_freed_memory
+from atlas_xl.memory import keep_freed_memory, skip_hugepage_advice
 
 app = typer.Typer(
     help="Atlas Settlement: settlement and payout operations (reserves, payouts, exposure, schedules).",
@@ -77,6 +77,7 @@ def _register_commands() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # before any data is loaded (atlas_xl.memory says why)
+    skip_hugepage_advice()
     registered = _register_commands()
     try:
         result = registered(args=argv, standalone_mode=False)

@@ -37,3 +37,11 @@ def test_freed_large_blocks_are_reused_instead_of_faulted_in_again() -> None:
     _, faults_off = _faults("off")
     assert took == "True"
     assert faults_on * 3 < faults_off
+
+
+def test_the_cli_turns_off_numpys_huge_page_advice() -> None:
+    # atlas-xl's main() switches it off before any work; _set_madvise_hugepage returns the previous setting
+    probe = ("from atlas_xl.cli import main; main(['version']); "
+             "from numpy._core.multiarray import _set_madvise_hugepage; print(_set_madvise_hugepage(True))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False"
