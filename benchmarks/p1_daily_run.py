@@ -1,8 +1,9 @@
 """P1 daily run (and P4 growth): `atlas-xl run` on generator portfolios, by phase, against named baselines.
 
 For each size (default 1,000 and 10,000 clients x 365 days):
-- the whole `atlas-xl run --json` in a child process: wall clock, the phases it reports (load + validate,
-  engines, report, dashboard) and the child's peak RSS (wait4 ru_maxrss);
+- the whole `atlas-xl run --json` in a child process, 3 times: the fastest run's wall clock and the phases
+  it reports (load + validate, engines, report, dashboard), and the highest peak RSS of the 3 (wait4
+  ru_maxrss);
 - the input-parse floor: pyarrow's CSV reader on the same four files (best of 3, in this process);
 - engines vs the per-row reference (atlas_xl.reference) in this process: the reference runs on an evenly
   spaced sample of clients over all days and is scaled linearly to the whole portfolio (its cost is per
@@ -31,6 +32,7 @@ TARGET_FLOOR = 3.0  # whole run <= 3x the parse floor
 TARGET_REFERENCE = 50.0  # engines >= 50x faster than the per-row reference
 TARGET_RSS = 3 * 1024**3  # peak RSS <= 3 GiB at 10,000 clients
 TARGET_GROWTH = 12.0  # 1k -> 10k clients costs <= 12x in time and memory
+RUNS = 3  # whole runs (fresh child processes) and in-process engine runs per size; the fastest is reported
 
 
 def parse_floor(folder: Path) -> float:
@@ -47,16 +49,19 @@ def measure(clients: int, days: int, sample: int) -> dict[str, object]:
 
     folder = data_dir(clients, days)
     floor = parse_floor(folder)
-    with tempfile.TemporaryDirectory() as out:
-        child = python_child(CLI, "run", "--data", str(folder), "--out", out, "--json")
-    if child.returncode != 0:
-        raise SystemExit(f"atlas-xl run failed ({child.returncode}) on {folder}:\n{child.stderr[-2000:]}")
-    summary = json.loads(child.stdout.strip().splitlines()[-1])
-    phases = summary["timings"]
+    children = []
+    for _ in range(RUNS):  # fresh processes: how fast the kernel hands out memory varies a lot between runs
+        with tempfile.TemporaryDirectory() as out:
+            child = python_child(CLI, "run", "--data", str(folder), "--out", out, "--json")
+        if child.returncode != 0:
+            raise SystemExit(f"atlas-xl run failed ({child.returncode}) on {folder}:\n{child.stderr[-2000:]}")
+        children.append(child)
+    child = min(children, key=lambda c: c.seconds)  # the fastest run and its phases, as best_of elsewhere
+    phases = json.loads(child.stdout.strip().splitlines()[-1])["timings"]
 
     portfolio = load_portfolio(folder)
     rows = len(portfolio.settlements)
-    engine_seconds, result = best_of(1 if clients > 2000 else 3, lambda: run_engines(portfolio))
+    engine_seconds, result = best_of(RUNS, lambda: run_engines(portfolio))
     ids = result.payouts["client_id"].tolist()
     picked = ids[:: max(len(ids) // sample, 1)][:sample]
     ref_seconds, ref = best_of(1, lambda: reference_run(portfolio, client_ids=picked))
@@ -67,7 +72,8 @@ def measure(clients: int, days: int, sample: int) -> dict[str, object]:
     agree = mine.reset_index(drop=True).equals(theirs.reset_index(drop=True).astype(mine.dtypes.to_dict()))
     return {
         "clients": clients, "days": days, "settlement_rows": rows, "parse_floor_s": floor,
-        "whole_run_s": child.seconds, "peak_rss_bytes": child.peak_rss_bytes, "phases_s": phases,
+        "whole_run_s": child.seconds, "whole_runs_s": [c.seconds for c in children],
+        "peak_rss_bytes": max(c.peak_rss_bytes for c in children), "phases_s": phases,
         "engines_in_process_s": engine_seconds, "reference_sample_clients": len(picked),
         "reference_sample_s": ref_seconds, "reference_scaled_s": reference_scaled, "sample_agrees": agree,
     }
@@ -77,8 +83,10 @@ def report(m: dict[str, object], full_size: bool) -> None:
     phases = m["phases_s"]
     print(f"\n== P1 daily run: {m['clients']:,} clients x {m['days']} days "
           f"({m['settlement_rows']:,} settlement rows)")
+    runs = ", ".join(f"{s:.2f}" for s in m["whole_runs_s"])
     print(f"  whole `atlas-xl run` (child, incl. interpreter start): {m['whole_run_s']:8.2f} s   "
-          f"peak RSS {mib(m['peak_rss_bytes'])}")
+          f"peak RSS {mib(m['peak_rss_bytes'])}   (fastest of {len(m['whole_runs_s'])}: {runs} s; "
+          f"the highest peak RSS)")
     for name in ("load_seconds", "engine_seconds", "report_seconds", "dashboard_seconds"):
         if name in phases:
             print(f"    {name.replace('_seconds', ''):<10} {phases[name]:8.2f} s")
