@@ -217,23 +217,24 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
                              f"file missing in {path.parent}; expected {name} with columns "
                              f"{','.join(spec.column_names)}"))
         return None
-    try:
-        data = path.read_bytes()
+    try:  # only the header line here: Arrow reads the file itself (no copy of 170 MB through Python)
+        with path.open("rb") as handle:
+            head = handle.readline().removeprefix(_UTF8_BOM)  # Excel's "CSV UTF-8" writes a byte-order mark
+        if head.isspace() or not head:  # a blank first line: empty only if nothing else is there either
+            data = path.read_bytes().removeprefix(_UTF8_BOM)
+            if not data or data.isspace():
+                problems.add(Problem(name, None, None, None, None,
+                                     f"empty file; expected a header row {','.join(spec.column_names)}"))
+                return None
     except OSError as error:
         problems.add(Problem(name, None, None, None, None, f"cannot be read: {error.strerror}"))
         return None
-    if data.startswith(_UTF8_BOM):  # Excel's "CSV UTF-8" writes a byte-order mark
-        data = data[len(_UTF8_BOM):]
-    if not data or data.isspace():
-        problems.add(Problem(name, None, None, None, None,
-                             f"empty file; expected a header row {','.join(spec.column_names)}"))
-        return None
-    end = data.find(b"\n")
-    not_utf8 = _utf8_problem(data if end < 0 else data[:end], name)
+    header_bytes = head.removesuffix(b"\n")
+    not_utf8 = _utf8_problem(header_bytes, name)
     if not_utf8 is not None:
         problems.add(not_utf8)
         return None
-    header_line = (data if end < 0 else data[:end]).rstrip(b"\r").decode("utf-8")
+    header_line = header_bytes.rstrip(b"\r").decode("utf-8")
     names = [n.strip() for n in next(csv.reader([header_line]))]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -244,13 +245,13 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
         if not col:
             names[pos] = f"(blank header {pos + 1})"
             labels[names[pos]] = f"field {pos + 1}"
-    table, bad_rows = _parse_csv(data, names, spec, use_threads=True)
+    table, bad_rows = _parse_csv(path, names, spec, use_threads=True)
     if table is None:  # Arrow checks the UTF-8 of every cell as it reads; locate a bad byte only then
-        problems.add(_utf8_problem(data, name) or Problem(name, None, None, None, None,
-                                                          f"cannot be read as CSV: {bad_rows}"))
+        problems.add(_utf8_problem(path.read_bytes(), name) or Problem(
+            name, None, None, None, None, f"cannot be read as CSV: {bad_rows}"))
         return None
     if any(number is None for number, _, _ in bad_rows):  # threaded reads do not know line numbers
-        table, bad_rows = _parse_csv(data, names, spec, use_threads=False)
+        table, bad_rows = _parse_csv(path, names, spec, use_threads=False)
         assert table is not None
     bad_numbers = np.array(sorted(number for number, _, _ in bad_rows), dtype=np.int64)
     for number, text, count in bad_rows[:MAX_LISTED]:
@@ -280,8 +281,9 @@ def _utf8_problem(data: bytes, name: str) -> Problem | None:
     return None
 
 
-def _parse_csv(data: bytes, names: list[str], spec: TableSchema,
+def _parse_csv(path: Path, names: list[str], spec: TableSchema,
                use_threads: bool) -> tuple[pa.Table | None, list]:
+    """The file's records as string columns (its header line, with any byte-order mark, is skipped)."""
     bad_rows: list[tuple[int | None, str, int]] = []
 
     def on_bad_row(row: pacsv.InvalidRow) -> str:
@@ -290,7 +292,7 @@ def _parse_csv(data: bytes, names: list[str], spec: TableSchema,
 
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(data),
+            str(path),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads),
             parse_options=pacsv.ParseOptions(
                 invalid_row_handler=on_bad_row, ignore_empty_lines=False,
@@ -302,7 +304,7 @@ def _parse_csv(data: bytes, names: list[str], spec: TableSchema,
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowException) as error:
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as error:
         return None, [str(error).splitlines()[0]]  # type: ignore[list-item]
     return table, bad_rows
 

@@ -243,8 +243,10 @@ def test_principal_must_be_positive(tmp_path):
     assert problem.message.startswith("must be greater than 0")
 
 
-def test_empty_file(tmp_path):
-    problem = only(problems_of(write_folder(tmp_path, loans=b"")))
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n\n  \r\n", b"\xef\xbb\xbf \n\t\n"])
+def test_empty_file(tmp_path, content):
+    # nothing, a byte-order mark alone, or blank lines only (the header line is read on its own first)
+    problem = only(problems_of(write_folder(tmp_path, loans=content)))
     assert (problem.file, problem.row) == ("loans.csv", None)
     assert problem.message.startswith("empty file; expected a header row loan_id,client_id")
 
