@@ -186,10 +186,9 @@ def _arrow_column(column: pa.ChunkedArray, kind: str | None) -> pa.Array:
         return array
     if kind == "date" and array.type == pa.timestamp("ns"):
         return array
-    if kind in _NUMBER_KINDS and pa.types.is_float64(array.type):
-        low, high = (v.as_py() for v in pc.min_max(array).values())  # NaN skipped unless it is all there is
-        if low is None or low != low or (low > -_TYPED_LIMIT and high < _TYPED_LIMIT):
-            return array
+    if kind in _NUMBER_KINDS and pa.types.is_float64(array.type) and _typed_exact(
+            array.to_numpy(zero_copy_only=False)):
+        return array
     return column_array(column.to_pandas(), kind)
 
 
@@ -490,10 +489,15 @@ def _typed_array(series: pd.Series, kind: str) -> pa.Array | None:
                                                  or pd.api.types.is_integer_dtype(dtype)):
         return None
     numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = numbers[np.isfinite(numbers)]
-    if finite.size and np.abs(finite).max() >= _TYPED_LIMIT:
+    if not _typed_exact(numbers):
         return None  # ints above 2**53 and huge amounts: the exact text path
     return pa.array(numbers, type=pa.float64(), from_pandas=True)
+
+
+def _typed_exact(numbers: np.ndarray) -> bool:
+    """Whether the typed converters may check these numbers: every finite one below _TYPED_LIMIT in magnitude."""
+    finite = numbers[np.isfinite(numbers)]
+    return not (finite.size and np.abs(finite).max() >= _TYPED_LIMIT)
 
 
 def _column_letter(pos: int) -> str:
@@ -911,7 +915,7 @@ def _to_frame(raw: _Raw, spec: TableSchema, values: dict) -> tuple[pd.DataFrame,
     if spec.name == "settlements" and "currency" in columns:
         foreign = _np(pc.not_equal(columns["currency"], "EUR"))
         if foreign.any():
-            gone = _frame({name: _take(value, foreign) for name, value in columns.items()})
+            gone = _frame(_rows_where(columns, foreign))
             refused = pd.DataFrame({
                 "table": "settlements",
                 "source_row": gone["source_row"].astype("int64").to_numpy(),
@@ -919,12 +923,15 @@ def _to_frame(raw: _Raw, spec: TableSchema, values: dict) -> tuple[pd.DataFrame,
                 "reason": ("currency " + gone["currency"].astype("str")
                            + " is not EUR: only EUR settlements are processed (no FX conversion)").to_numpy(),
             })
-            columns = {name: _take(value, ~foreign) for name, value in columns.items()}
+            columns = _rows_where(columns, ~foreign)
     return _frame(columns), refused
 
 
-def _take(value: object, mask: np.ndarray) -> object:
-    return value[mask] if isinstance(value, np.ndarray) else pc.filter(value, pa.array(mask))
+def _rows_where(columns: dict[str, object], mask: np.ndarray) -> dict[str, object]:
+    """The rows of every column where `mask` holds (numpy and Arrow columns; the mask made Arrow once)."""
+    arrow_mask = pa.array(mask)
+    return {name: value[mask] if isinstance(value, np.ndarray) else pc.filter(value, arrow_mask)
+            for name, value in columns.items()}
 
 
 def _frame(columns: dict[str, object]) -> pd.DataFrame:

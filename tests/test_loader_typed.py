@@ -211,3 +211,14 @@ def test_any_cells_in_any_column_load_exactly_as_their_text(data: st.DataObject)
         frame[column] = frame[column].astype(object)
         frame.loc[data.draw(st.integers(min_value=0, max_value=1)), column] = data.draw(ANY_CELL)
     assert outcome(frames) == outcome(as_text(frames))
+
+
+def test_an_arrow_number_column_is_kept_typed_only_where_the_typed_check_is_exact() -> None:
+    # the same rule as for a frame's numbers (_typed_exact): below 1e9 in magnitude (blanks and infinities
+    # aside) the column stays float64; 2e9 goes to the exact text path, as column_array sends it
+    from atlas_xl.loader import _arrow_column
+
+    small = _arrow_column(pa.chunked_array([pa.array([12.5, None, float("inf")])]), "amount")
+    assert small.type == pa.float64()
+    large = _arrow_column(pa.chunked_array([pa.array([12.5, 2e9])]), "amount")
+    assert large.to_pylist() == ["12.5", "2000000000"]
