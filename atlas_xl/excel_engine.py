@@ -9,7 +9,8 @@ spaces, 1900-system serial dates, text numbers with thousands commas and percent
 Excel recalculates a column of formulas one cell at a time, each cell passing the same whole tables, so
 engine runs are cached: a small LRU keyed by a digest of the table contents, the date and the settings.
 The digest is taken over the tables exactly as the loader receives them (`raw_table`: Arrow columns of
-float64 numbers, timestamps or text): each column's type and buffers. An engine run depends on nothing else
+float64 numbers, dates and ids coded by distinct value, or text): each column's type and buffers (for a coded
+column its codes and its distinct values). An engine run depends on nothing else
 of the cells (and on the date and the settings, also in the key), so a hit is never wrong; at worst equal
 contents built differently (another offset) miss the cache and recompute.
 """
@@ -17,9 +18,9 @@ contents built differently (another offset) miss the cache and recompute.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import pickle
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import xxhash
 
 from atlas_xl import excel_args as xa
 from atlas_xl.engine import EngineResult, run_engines
@@ -95,9 +97,15 @@ class _Lru:
 CACHE = _Lru(CACHE_SIZE)
 
 
+# XXH3-128 reads ~20 GB/s (SHA-256 ~2 GB/s: 3 ms of a 100,000-row call). It is not a cryptographic hash, so
+# the seed is drawn per process: nobody can build two tables that collide without knowing it, and two
+# different tables collide by chance with probability ~2**-128. The key never leaves this process.
+_SEED = secrets.randbits(64)
+
+
 def digest(*parts: object) -> str:
     """Content key of the arguments (the loader's raw tables, the date, the settings)."""
-    key = hashlib.sha256()  # hardware-accelerated on x86-64 and ARMv8: twice blake2b's speed here
+    key = xxhash.xxh3_128(seed=_SEED)
     for part in parts:
         if isinstance(part, pa.Table):
             _table_digest(key, part)
@@ -106,16 +114,21 @@ def digest(*parts: object) -> str:
     return key.hexdigest()
 
 
-def _table_digest(key: hashlib._Hash, table: pa.Table) -> None:
+def _table_digest(key: xxhash.xxh3_128, table: pa.Table) -> None:
     key.update(b"T" + pickle.dumps((table.column_names, table.num_rows), protocol=5))
     for column in table.columns:
-        array = column.combine_chunks()
-        key.update(b"C" + str(array.type).encode() + len(array).to_bytes(8, "little")
-                   + array.offset.to_bytes(8, "little") + len(array.buffers()).to_bytes(1, "little"))
-        for buffer in array.buffers():  # validity bitmap, then offsets and data (or the values)
-            key.update(b"-" if buffer is None else b"B" + len(buffer).to_bytes(8, "little"))
-            if buffer is not None:
-                key.update(buffer)
+        _array_digest(key, column.combine_chunks())
+
+
+def _array_digest(key: xxhash.xxh3_128, array: pa.Array) -> None:
+    key.update(b"C" + str(array.type).encode() + len(array).to_bytes(8, "little")
+               + array.offset.to_bytes(8, "little") + len(array.buffers()).to_bytes(1, "little"))
+    for buffer in array.buffers():  # validity bitmap, then offsets and data (or the values, or the codes)
+        key.update(b"-" if buffer is None else b"B" + len(buffer).to_bytes(8, "little"))
+        if buffer is not None:
+            key.update(buffer)
+    if pa.types.is_dictionary(array.type):  # the codes above, then what they stand for
+        _array_digest(key, array.dictionary)
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -168,8 +181,9 @@ def raw_table(value: object, table: str) -> pa.Table:
 
     Number columns of numbers go to the loader as float64 and date columns of datetimes as timestamps (both
     lossless), so it checks them typed; everything else as text, as a CSV would hold it
-    (`loader.column_array` decides, for cells of every kind). The cache digest hashes these columns: what
-    the loader sees is all an engine run depends on.
+    (`loader.column_array` decides, for cells of every kind). Dates, ids and codes come coded by distinct
+    value (Arrow dictionaries), as the loader checks them. The cache digest hashes these columns: what the
+    loader sees is all an engine run depends on.
     """
     from atlas_xl.loader import column_array
 
@@ -195,9 +209,11 @@ def raw_table(value: object, table: str) -> pa.Table:
             values = _date_column(column, f"{table}.{name}", rows)
         elif kind in ("amount", "rate", "int"):
             values = _number_column(column, f"{table}.{name}", kind == "rate", rows)
+        elif kind in _CODED_KINDS:
+            values = _coded_text_column(column)
         else:
             values = _text_column(column)
-        arrays.append(column_array(pd.Series(values, copy=False), kind))
+        arrays.append(values if isinstance(values, pa.Array) else column_array(pd.Series(values, copy=False), kind))
     return pa.Table.from_arrays(arrays, names=header)
 
 
@@ -232,6 +248,29 @@ def _text_column(cells: np.ndarray) -> object:
         return _objects(cells)
 
 
+_CODED_KINDS = ("id", "country", "currency", "enum")  # few distinct texts (the loader's dictionary kinds)
+
+
+def _coded(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), values)
+
+
+def _coded_text_column(cells: np.ndarray) -> object:
+    """Ids and codes as a dictionary of their distinct texts (the loader checks each distinct value once);
+    a blank (None) cell is the empty text, as a CSV holds it. Cells of any other type: as _text_column."""
+    codes, distinct = pd.factorize(cells)  # None (and NaN, NaT) -> -1
+    missing = codes < 0
+    if not set(map(type, distinct)) <= {str} or (
+            missing.any() and any(v is not None for v in cells[missing])):
+        return _text_column(cells)
+    if missing.any():
+        empty = np.flatnonzero(distinct == "")
+        if empty.size == 0:
+            distinct, empty = np.append(distinct, ""), [len(distinct)]
+        codes[missing] = empty[0]
+    return _coded(codes, pa.array(distinct, type=pa.string()))
+
+
 def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
     """float64 when every cell is a number (blank -> NaN); text numbers in plain form; else object cells."""
     inferred = pd.api.types.infer_dtype(cells, skipna=True)  # bool and text cells are neither of these
@@ -249,8 +288,9 @@ def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarra
     return values
 
 
-def _date_column(cells: np.ndarray, label: str, rows: np.ndarray) -> np.ndarray:
-    """datetime64 when every cell is a date (blank -> NaT); serial numbers converted; else object cells.
+def _date_column(cells: np.ndarray, label: str, rows: np.ndarray) -> object:
+    """Timestamps coded by distinct date when every cell is a date (blank -> null); serial numbers converted;
+    else object cells.
 
     A settlements table repeats ~365 dates over 100,000 rows: each distinct cell is converted once."""
     codes, distinct = pd.factorize(cells)  # None and NaN -> code -1
@@ -259,12 +299,16 @@ def _date_column(cells: np.ndarray, label: str, rows: np.ndarray) -> np.ndarray:
     if kinds & {float, int} or (missing.any() and any(v is not None for v in cells[missing])):
         cells = _serial_dates(_objects(cells), label, rows)  # a NaN cell is refused there, as any bad serial
         codes, distinct = pd.factorize(cells)
-        kinds = set(map(type, distinct))
-    if kinds and kinds <= {dt.datetime, pd.Timestamp}:
-        try:  # naive datetimes only (a tz-aware one fails the cast); past 2262 does not fit datetime64[ns]
+        kinds, missing = set(map(type, distinct)), codes < 0
+    # naive datetimes only: Arrow would move an aware one to UTC (another day), where its text keeps its own day
+    if kinds and kinds <= {dt.datetime, pd.Timestamp} and all(v.tzinfo is None for v in distinct):
+        try:  # past 2262 does not fit datetime64[ns]
             stamps = pa.array(distinct, type=pa.timestamp("us"), from_pandas=True)
             days = np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[us]").astype("datetime64[ns]")
-            return np.append(days, np.datetime64("NaT", "ns"))[codes]  # code -1 (blank) picks the NaT
+            if missing.any():  # a blank cell: one more (null) entry, as the loader's own encoding gives it
+                codes = np.where(missing, len(days), codes)
+                days = np.append(days, np.datetime64("NaT", "ns"))
+            return _coded(codes, pa.array(days, type=pa.timestamp("ns"), from_pandas=True))
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
             pass
     return _objects(cells)

@@ -182,9 +182,10 @@ def _raw_from_frame(frame: pd.DataFrame | pa.Table, table: str, source: str, pro
 def _arrow_column(column: pa.ChunkedArray, kind: str | None) -> pa.Array:
     """An Arrow column taken as it is when it has a form `column_array` gives; else read from its cells."""
     array = column.combine_chunks()
-    if pa.types.is_string(array.type):
+    value_type = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+    if pa.types.is_string(value_type):
         return array
-    if kind == "date" and array.type == pa.timestamp("ns"):
+    if kind == "date" and value_type == pa.timestamp("ns"):
         return array
     if kind in _NUMBER_KINDS and pa.types.is_float64(array.type) and _typed_exact(
             array.to_numpy(zero_copy_only=False)):
@@ -201,6 +202,10 @@ def _row_numbers(index: pd.Index) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- CSV
+_DICT_KINDS = ("id", "country", "currency", "enum", "date")  # few distinct values: convert each once
+_CODED_TEXT = pa.dictionary(pa.int32(), pa.string())
+
+
 def _load_csv_folder(folder: Path) -> Portfolio:
     problems = _Problems()
     raws: dict[str, _Raw | None] = {}
@@ -282,8 +287,10 @@ def _utf8_problem(data: bytes, name: str) -> Problem | None:
 
 def _parse_csv(path: Path, names: list[str], spec: TableSchema,
                use_threads: bool) -> tuple[pa.Table | None, list]:
-    """The file's records as string columns (its header line, with any byte-order mark, is skipped)."""
+    """The file's records as text columns (its header line, with any byte-order mark, is skipped). Columns of
+    few distinct values (ids, codes, dates) come dictionary-encoded: each distinct text is checked once."""
     bad_rows: list[tuple[int | None, str, int]] = []
+    kinds = {c.name: c.kind for c in spec.columns}
 
     def on_bad_row(row: pacsv.InvalidRow) -> str:
         bad_rows.append((row.number, row.text, row.actual_columns))
@@ -299,7 +306,8 @@ def _parse_csv(path: Path, names: list[str], spec: TableSchema,
                 newlines_in_values=spec.name != "settlements",
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, null_values=[], strings_can_be_null=False,
+                column_types={n: _CODED_TEXT if kinds.get(n) in _DICT_KINDS else pa.string() for n in names},
+                null_values=[], strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
@@ -547,8 +555,12 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
                      sources=tuple((t, sources[t]) for t in TABLES))
 
 
-def _blank_cells(column: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
+def _blank_cells(column: pa.Array | pa.ChunkedArray) -> pa.BooleanArray | pa.ChunkedArray:
     """Blank: text that is empty after trimming, or a missing typed value."""
+    if isinstance(column, pa.ChunkedArray) and pa.types.is_dictionary(column.type):
+        return pa.chunked_array([_blank_cells(chunk) for chunk in column.chunks], type=pa.bool_())
+    if pa.types.is_dictionary(column.type):  # each distinct value once; a missing code is a blank cell
+        return pc.fill_null(_blank_cells(column.dictionary).take(column.indices), True)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return pc.equal(pc.utf8_trim_whitespace(column), "")
     return pc.is_null(column, nan_is_null=True)
@@ -598,7 +610,6 @@ def _check_header(raw: _Raw, spec: TableSchema, problems: _Problems) -> bool:
 
 
 Issues = list[tuple[np.ndarray, str]]
-_DICT_KINDS = ("id", "country", "currency", "enum", "date")  # few distinct values: convert each once
 
 
 def _convert_columns(raw: _Raw, spec: TableSchema,
@@ -635,14 +646,22 @@ _THREADED_FROM = 200_000  # rows; below this a thread pool costs more than it sa
 def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
     """One column: (cells as read, converted values, ok, blank, [(mask, message)], codes or None)."""
     text = raw.data[col.name].combine_chunks()
-    typed = _typed_converter(col, text.type)
-    if typed is None:
-        text = pc.cast(text, pa.string())
+    coded = pa.types.is_dictionary(text.type)  # read so by the CSV reader or raw_table: a code per row
+    if coded and (col.kind not in _DICT_KINDS or text.indices.null_count):
+        text, coded = text.dictionary_decode(), False
+    typed = _typed_converter(col, text.type.value_type if coded else text.type)
     convert = typed or _CONVERTERS[col.kind]
     if col.kind not in _DICT_KINDS:
+        text = text if typed else pc.cast(text, pa.string())
         return text, *convert(col, text), None
     # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
-    encoded = pc.dictionary_encode(text, null_encoding="encode")  # a missing typed cell: one more entry
+    if not coded:
+        text = text if typed else pc.cast(text, pa.string())
+        encoded = pc.dictionary_encode(text, null_encoding="encode")  # a missing typed cell: one more entry
+    elif typed is None and not pa.types.is_string(text.type.value_type):
+        encoded = pa.DictionaryArray.from_arrays(text.indices, pc.cast(text.dictionary, pa.string()))
+    else:
+        encoded = text
     index = encoded.indices.to_numpy(zero_copy_only=False)  # int32: 4 bytes a row, not 8
     converted, ok, blank, issues = convert(col, encoded.dictionary)
     distinct = converted if isinstance(converted, np.ndarray) else converted.to_numpy(zero_copy_only=False)

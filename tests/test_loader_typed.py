@@ -108,7 +108,9 @@ def test_excel_range_columns_are_typed_and_text_numbers_still_read() -> None:
     header = list(SCHEMAS["settlements"].column_names)
     day = dt.datetime(2026, 11, 2, 15, 30)
     typed = xe.raw_table([header, ["C1", day, "EUR", 10.0, 0.0, None, 1.5]], "settlements")
-    assert typed["sales"].type == pa.float64() and typed["value_date"].type == pa.timestamp("ns")
+    assert typed["sales"].type == pa.float64()
+    assert typed["value_date"].type == pa.dictionary(pa.int32(), pa.timestamp("ns"))  # coded by distinct date
+    assert typed["client_id"].type == pa.dictionary(pa.int32(), pa.string())
     assert typed["chargebacks"].to_pylist() == [None]  # a blank cell
     mixed = xe.raw_table([header, ["C1", 46328.0, "EUR", "1,234.50", 0.0, 0.0, 0.0]], "settlements")
     assert mixed["sales"].to_pylist() == ["1234.50"]  # text numbers normalised for the loader
@@ -125,21 +127,48 @@ CELLS = st.one_of(
 )
 
 
+CODES = st.one_of(CELLS, st.sampled_from(["EUR", " eur", "USD", "C000", "C001 ", "C 1", "", "x" * 21]))
+
+
 @settings(max_examples=120, deadline=None)
-@given(st.lists(st.tuples(CELLS, CELLS.filter(lambda c: type(c) not in (int, float))), min_size=1, max_size=6))
-def test_excel_ranges_load_exactly_as_the_same_cells_in_a_frame(cells: list[tuple[object, object]]) -> None:
-    # raw_table's fast census (one 2-D object array, infer_dtype, factorised dates) against the loader reading
-    # the same cells from an object frame. Numbers in a date column are Excel serial dates, which only
-    # raw_table knows, so the date column gets every other kind of cell.
-    amounts, dates = (list(c) for c in zip(*cells, strict=True))
+@given(st.lists(st.tuples(CELLS, CELLS.filter(lambda c: type(c) not in (int, float)), CODES, CODES),
+                min_size=1, max_size=6))
+def test_excel_ranges_load_exactly_as_the_same_cells_in_a_frame(cells: list[tuple[object, ...]]) -> None:
+    # raw_table's fast census (one 2-D object array, infer_dtype, factorised dates, coded ids) against the
+    # loader reading the same cells from an object frame. Numbers in a date column are Excel serial dates,
+    # which only raw_table knows, so the date column gets every other kind of cell. The currency and the
+    # reserve terms' client ids (coded columns) get any cell.
+    amounts, dates, currencies, term_ids = (list(c) for c in zip(*cells, strict=True))
     frames = tables([100.0] * len(cells), [0.1] * len(cells), [7.0] * len(cells),
                     [dt.datetime(2026, 11, 2)] * len(cells))
     ranges = {name: [list(frame.columns)] + frame.astype(object).to_numpy().tolist() for name, frame in frames.items()}
-    for row, amount, day in zip(ranges["settlements"][1:], amounts, dates, strict=True):  # as Excel sends them
-        row[1], row[3] = day, amount
+    for row, amount, day, currency in zip(ranges["settlements"][1:], amounts, dates, currencies, strict=True):
+        row[1], row[2], row[3] = day, currency, amount
+    for row, client in zip(ranges["reserve_terms"][1:], term_ids, strict=True):
+        row[0] = client
     from_ranges = {name: xe.raw_table(rows, name) for name, rows in ranges.items()}
     from_frames = {name: pd.DataFrame(rows[1:], columns=rows[0], dtype=object) for name, rows in ranges.items()}
     assert outcome(from_ranges) == outcome(from_frames)
+
+
+def test_an_aware_datetime_keeps_its_own_day_as_in_a_frame() -> None:
+    # Arrow would move 2026-11-02 01:00+02:00 to UTC (Nov 1); the cell's own date is Nov 2, as its text says
+    header = list(SCHEMAS["settlements"].column_names)
+    aware = dt.datetime(2026, 11, 2, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    rows = [header, ["C1", aware, "EUR", 1.0, 0.0, 0.0, 0.0]]
+    for table in (xe.raw_table(rows, "settlements"), pd.DataFrame(rows[1:], columns=header)):
+        loaded = table_from_frame(table, "settlements", "Book1.xlsx")
+        assert loaded["value_date"].tolist() == [pd.Timestamp("2026-11-02")]
+
+
+def test_a_coded_column_is_keyed_by_its_codes_and_its_values() -> None:
+    # two tables whose currency codes are equal but stand for other texts must not share an engine run
+    header = list(SCHEMAS["settlements"].column_names)
+    day = dt.datetime(2026, 11, 2)
+    eur = xe.raw_table([header, ["C1", day, "EUR", 1.0, 0.0, 0.0, 0.0]], "settlements")
+    usd = xe.raw_table([header, ["C1", day, "USD", 1.0, 0.0, 0.0, 0.0]], "settlements")
+    assert eur["currency"].chunk(0).indices.equals(usd["currency"].chunk(0).indices)
+    assert xe.digest(eur) != xe.digest(usd)
 
 
 def test_cache_key_tells_blank_from_empty_text_and_a_changed_cent() -> None:
