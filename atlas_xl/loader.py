@@ -76,9 +76,9 @@ class _Problems:
         self.items.append(problem)
 
     def add_rows(self, raw: _Raw, column: str, mask: np.ndarray, values: pa.Array, message: str) -> None:
-        hits = np.flatnonzero(mask)
-        if hits.size == 0:
+        if not mask.any():
             return
+        hits = np.flatnonzero(mask)
         for i in hits[:MAX_LISTED]:
             value = values[int(i)].as_py()
             self.items.append(Problem(raw.file, raw.sheet, int(raw.rows[i]), column,
@@ -549,10 +549,8 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
             refused.append(table_refused)
     if problems.items:
         raise LoadError(problems.items)
-    portfolio_refused = (pd.concat(refused, ignore_index=True) if refused else Portfolio(
-        *(frames[t] for t in TABLES)).refused)
-    return Portfolio(*(frames[t] for t in TABLES), refused=portfolio_refused,
-                     sources=tuple((t, sources[t]) for t in TABLES))
+    extra = {"refused": pd.concat(refused, ignore_index=True) if len(refused) > 1 else refused[0]} if refused else {}
+    return Portfolio(*(frames[t] for t in TABLES), sources=tuple((t, sources[t]) for t in TABLES), **extra)
 
 
 def _blank_cells(column: pa.Array | pa.ChunkedArray) -> pa.BooleanArray | pa.ChunkedArray:
@@ -820,6 +818,8 @@ _CONVERTERS = {
 # ----------------------------------------------------------------------------------------------- typed cells
 def _typed_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if values.null_count == 0:  # the usual column: no blank cell to look for beyond a NaN
+        return numbers, np.isnan(numbers)
     return numbers, ~_np(pc.is_valid(values)) | np.isnan(numbers)
 
 
@@ -830,10 +830,15 @@ def _convert_decimal_typed(col: ColumnSpec, values: pa.Array):
     places = 2 if col.kind == "amount" else 6
     scale = 10**places
     numbers, blank = _typed_numbers(values)
-    finite = np.isfinite(numbers) & ~blank
-    safe = np.where(finite, numbers, 0.0)
-    scaled = np.rint(safe * scale)
-    ok = finite & (scaled / scale == safe)
+    finite = np.isfinite(numbers)
+    if finite.all():  # the usual column (no blank, no infinity): no stand-in values needed
+        scaled = np.rint(numbers * scale)
+        ok = scaled / scale == numbers
+    else:
+        finite &= ~blank
+        safe = np.where(finite, numbers, 0.0)
+        scaled = np.rint(safe * scale)
+        ok = finite & (scaled / scale == safe)
     issues: Issues = [
         (~finite & ~blank, f"not a number (decimal point, no thousands separator); {_expected(col)}"),
         (finite & ~ok, f"more than {places} decimals; {_expected(col)}"),
@@ -933,15 +938,17 @@ def _to_frame(raw: _Raw, spec: TableSchema, values: dict) -> tuple[pd.DataFrame,
     refused = None
     if spec.name == "settlements" and "currency" in columns:
         foreign = _np(pc.not_equal(columns["currency"], "EUR"))
-        if foreign.any():
-            gone = _frame(_rows_where(columns, foreign))
+        if foreign.any():  # Arrow's string kernels: a handful of rows or a million cost the same few calls
+            gone = pa.array(np.flatnonzero(foreign))
+            reason = pc.binary_join_element_wise(
+                "currency ", pc.take(columns["currency"], gone),
+                " is not EUR: only EUR settlements are processed (no FX conversion)", "")
             refused = pd.DataFrame({
-                "table": "settlements",
-                "source_row": gone["source_row"].astype("int64").to_numpy(),
-                "client_id": gone["client_id"].astype("str").to_numpy(),
-                "reason": ("currency " + gone["currency"].astype("str")
-                           + " is not EUR: only EUR settlements are processed (no FX conversion)").to_numpy(),
-            })
+                "table": pd.array(pa.repeat("settlements", len(gone)), dtype="str"),
+                "source_row": columns["source_row"][foreign],
+                "client_id": pd.array(pc.take(columns["client_id"], gone), dtype="str"),
+                "reason": pd.array(reason, dtype="str"),
+            }, copy=False)
             columns = _rows_where(columns, ~foreign)
     return _frame(columns), refused
 
