@@ -37,6 +37,7 @@ import xxhash
 from atlas_xl import excel_args as xa
 from atlas_xl.engine import EngineResult, run_engines
 from atlas_xl.errors import ArgumentError, AtlasError
+from atlas_xl.loader import typed_exact
 from atlas_xl.schemas import SCHEMAS
 from atlas_xl.settings import Settings
 
@@ -198,10 +199,9 @@ def raw_table(value: object, table: str) -> pa.Table:
         shown = ", ".join(str(h) for h in grid[0][:4])
         raise ArgumentError(f"{table} first row ({shown[:60]}) is not its header; expected the whole table "
                             f"including the header row ({_TABLE_SHEET[table]}[#All])")
-    body = grid[1:]
-    cells = _cell_grid(body, len(header))
+    cells = _cell_grid(grid, len(header))[1:]  # the header row goes in too: a view past it, not a copied list
     kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
-    rows = np.arange(2, len(body) + 2)
+    rows = np.arange(2, len(grid) + 1)
     arrays = []
     for pos, name in enumerate(header):
         column, kind = cells[:, pos], kinds.get(name)
@@ -217,13 +217,13 @@ def raw_table(value: object, table: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=header)
 
 
-def _cell_grid(body: Sequence[Sequence[object]], width: int) -> np.ndarray:
+def _cell_grid(rows: Sequence[Sequence[object]], width: int) -> np.ndarray:
     """The rows as one 2-D object array (a column is then a strided view, not a Python list per column)."""
     if _to_object_array is not None:
-        return _to_object_array(body, min_width=width)
-    cells = np.empty((len(body), width), dtype=object)
+        return _to_object_array(rows, min_width=width)
+    cells = np.empty((len(rows), width), dtype=object)
     for pos in range(width):
-        cells[:, pos] = list(map(itemgetter(pos), body))
+        cells[:, pos] = list(map(itemgetter(pos), rows))
     return cells
 
 
@@ -271,8 +271,9 @@ def _coded_text_column(cells: np.ndarray) -> object:
     return _coded(codes, pa.array(distinct, type=pa.string()))
 
 
-def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarray) -> np.ndarray:
-    """float64 when every cell is a number (blank -> NaN); text numbers in plain form; else object cells."""
+def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarray) -> object:
+    """float64 when every cell is a number (blank -> NaN; Arrow's, with blanks missing, when the loader checks
+    them typed); text numbers in plain form; else object cells."""
     inferred = pd.api.types.infer_dtype(cells, skipna=True)  # bool and text cells are neither of these
     if inferred in _NUMBERS:
         try:
@@ -281,6 +282,8 @@ def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarra
             numbers = None
         # ints must be exact as doubles; a float that is not exact is checked by its repr downstream, not here
         if numbers is not None and (inferred in ("floating", "empty") or not (np.abs(numbers) >= 2**53).any()):
+            if typed_exact(numbers):  # as loader.column_array would make it, without a pandas Series between
+                return pa.array(numbers, type=pa.float64(), from_pandas=True)
             return numbers
     values = _objects(cells)
     if inferred not in _NUMBERS and _text_mask(values).any():

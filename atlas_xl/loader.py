@@ -187,7 +187,7 @@ def _arrow_column(column: pa.ChunkedArray, kind: str | None) -> pa.Array:
         return array
     if kind == "date" and value_type == pa.timestamp("ns"):
         return array
-    if kind in _NUMBER_KINDS and pa.types.is_float64(array.type) and _typed_exact(
+    if kind in _NUMBER_KINDS and pa.types.is_float64(array.type) and typed_exact(
             array.to_numpy(zero_copy_only=False)):
         return array
     return column_array(column.to_pandas(), kind)
@@ -497,13 +497,15 @@ def _typed_array(series: pd.Series, kind: str) -> pa.Array | None:
                                                  or pd.api.types.is_integer_dtype(dtype)):
         return None
     numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    if not _typed_exact(numbers):
+    if not typed_exact(numbers):
         return None  # ints above 2**53 and huge amounts: the exact text path
     return pa.array(numbers, type=pa.float64(), from_pandas=True)
 
 
-def _typed_exact(numbers: np.ndarray) -> bool:
+def typed_exact(numbers: np.ndarray) -> bool:
     """Whether the typed converters may check these numbers: every finite one below _TYPED_LIMIT in magnitude."""
+    if len(numbers) and np.fmin.reduce(numbers) > -_TYPED_LIMIT and np.fmax.reduce(numbers) < _TYPED_LIMIT:
+        return True  # the usual column, in two passes without a copy (fmin / fmax pass over NaN)
     finite = numbers[np.isfinite(numbers)]
     return not (finite.size and np.abs(finite).max() >= _TYPED_LIMIT)
 
@@ -518,7 +520,7 @@ def _column_letter(pos: int) -> str:
 def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mapping[str, str]) -> Portfolio:
     frames: dict[str, pd.DataFrame] = {}
     keys: dict[str, pa.Array] = {}
-    checked: dict[str, tuple[_Raw, dict[str, object], dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+    checked: dict[str, tuple[_Raw, dict[str, object], dict[str, np.ndarray], dict[str, _Codes]]] = {}
     for table in TABLES:
         raw = raws.get(table)
         if raw is None:
@@ -539,11 +541,17 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
         _check_keys(raw, spec, values, valid, codes, problems)
         if "clients" in keys:
             for column, target in spec.references.items():
-                if column in values:
+                if column in codes:  # each distinct id looked up once
+                    known = _np(pc.is_in(pa.array(codes[column].values, type=pa.string()),
+                                         value_set=keys["clients"]))
+                    unknown = valid[column] & ~known[codes[column].row]
+                elif column in values:
                     unknown = valid[column] & ~pc.is_in(values[column], value_set=keys["clients"]).to_numpy(
                         zero_copy_only=False)
-                    problems.add_rows(raw, column, unknown, values[column],
-                                      f"unknown client id; expected a {target} from the clients table")
+                else:
+                    continue
+                problems.add_rows(raw, column, unknown, values[column],
+                                  f"unknown client id; expected a {target} from the clients table")
         frames[table], table_refused = _to_frame(raw, spec, values)
         if table_refused is not None:
             refused.append(table_refused)
@@ -611,7 +619,7 @@ Issues = list[tuple[np.ndarray, str]]
 
 
 def _convert_columns(raw: _Raw, spec: TableSchema,
-                     problems: _Problems) -> tuple[dict[str, object], dict[str, np.ndarray], dict[str, np.ndarray]]:
+                     problems: _Problems) -> tuple[dict[str, object], dict[str, np.ndarray], dict[str, _Codes]]:
     """Check and convert every declared column; returns converted values, a per-row 'valid' mask, and for the
     dictionary kinds (every key column) one integer code per row: equal codes <=> equal converted values.
 
@@ -625,7 +633,7 @@ def _convert_columns(raw: _Raw, spec: TableSchema,
         results = [_convert_column(raw, col) for col in present]
     values: dict[str, object] = {}
     valid: dict[str, np.ndarray] = {}
-    codes: dict[str, np.ndarray] = {}
+    codes: dict[str, _Codes] = {}
     for col, (text, converted, ok, blank, issues, code) in zip(present, results, strict=True):
         if col.required:
             problems.add_rows(raw, col.name, blank, text, f"required; {_expected(col)}")
@@ -641,8 +649,16 @@ def _convert_columns(raw: _Raw, spec: TableSchema,
 _THREADED_FROM = 200_000  # rows; below this a thread pool costs more than it saves
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """A dictionary kind's column as one integer code per row and the converted value of each code."""
+
+    row: np.ndarray
+    values: np.ndarray
+
+
 def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
-    """One column: (cells as read, converted values, ok, blank, [(mask, message)], codes or None)."""
+    """One column: (cells as read, converted values, ok, blank, [(mask, message)], _Codes or None)."""
     text = raw.data[col.name].combine_chunks()
     coded = pa.types.is_dictionary(text.type)  # read so by the CSV reader or raw_table: a code per row
     if coded and (col.kind not in _DICT_KINDS or text.indices.null_count):
@@ -663,8 +679,8 @@ def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
     index = encoded.indices.to_numpy(zero_copy_only=False)  # int32: 4 bytes a row, not 8
     converted, ok, blank, issues = convert(col, encoded.dictionary)
     distinct = converted if isinstance(converted, np.ndarray) else converted.to_numpy(zero_copy_only=False)
-    unique_codes = pd.factorize(distinct, use_na_sentinel=False)[0]  # " C1" and "C1" are one id once trimmed
-    code = index if np.array_equal(unique_codes, np.arange(len(distinct))) else unique_codes[index]
+    unique_codes, uniques = pd.factorize(distinct, use_na_sentinel=False)  # " C1" and "C1": one id once trimmed
+    code = _Codes(index if np.array_equal(unique_codes, np.arange(len(distinct))) else unique_codes[index], uniques)
     converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(encoded.indices)
     # gathers over millions of rows only where a distinct value is bad or blank (the rare case)
     ok = np.ones(len(index), dtype=bool) if ok.all() else ok[index]
@@ -881,10 +897,11 @@ def _check_keys(raw: _Raw, spec: TableSchema, values: dict, valid: dict, codes: 
     for k in spec.key:
         if k not in codes:  # every key column is a dictionary kind today; stay correct if one is not
             value = values[k]
-            codes[k] = pd.factorize(value if isinstance(value, np.ndarray) else value.to_numpy(zero_copy_only=False))[0]
-    if _all_distinct([codes[k] for k in spec.key], usable):
+            codes[k] = _Codes(*pd.factorize(value if isinstance(value, np.ndarray)
+                                            else value.to_numpy(zero_copy_only=False)))
+    if _all_distinct([codes[k].row for k in spec.key], usable):
         return
-    keyframe = pd.DataFrame({k: codes[k] for k in spec.key})[usable]
+    keyframe = pd.DataFrame({k: codes[k].row for k in spec.key})[usable]
     dupes = keyframe.duplicated(keep="first")
     if not dupes.any():
         return

@@ -243,7 +243,7 @@ def test_any_cells_in_any_column_load_exactly_as_their_text(data: st.DataObject)
 
 
 def test_an_arrow_number_column_is_kept_typed_only_where_the_typed_check_is_exact() -> None:
-    # the same rule as for a frame's numbers (_typed_exact): below 1e9 in magnitude (blanks and infinities
+    # the same rule as for a frame's numbers (typed_exact): below 1e9 in magnitude (blanks and infinities
     # aside) the column stays float64; 2e9 goes to the exact text path, as column_array sends it
     from atlas_xl.loader import _arrow_column
 
