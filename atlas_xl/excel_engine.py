@@ -252,7 +252,8 @@ _CODED_KINDS = ("id", "country", "currency", "enum")  # few distinct texts (the 
 
 
 def _coded(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), values)
+    # factorize's codes (every blank already given an entry) are within range by construction: not re-checked
+    return pa.DictionaryArray.from_arrays(codes.astype(np.int32), values, safe=False)
 
 
 def _coded_text_column(cells: np.ndarray) -> object:
