@@ -37,7 +37,7 @@ import xxhash
 from atlas_xl import excel_args as xa
 from atlas_xl.engine import EngineResult, run_engines
 from atlas_xl.errors import ArgumentError, AtlasError
-from atlas_xl.loader import typed_exact
+from atlas_xl.loader import column_array, portfolio_from_tables, table_from_frame, typed_exact
 from atlas_xl.schemas import SCHEMAS
 from atlas_xl.settings import Settings
 
@@ -186,8 +186,6 @@ def raw_table(value: object, table: str) -> pa.Table:
     value (Arrow dictionaries), as the loader checks them. The cache digest hashes these columns: what the
     loader sees is all an engine run depends on.
     """
-    from atlas_xl.loader import column_array
-
     grid = _grid(value)
     if not grid:
         raise ArgumentError(f"{table} is empty; expected the whole table with its header row "
@@ -320,8 +318,6 @@ def _date_column(cells: np.ndarray, label: str, rows: np.ndarray) -> object:
 
 def table_frame(value: object, table: str) -> pd.DataFrame:
     """One Excel table on its own (ATLAS_PROJECTION's loans) -> the loaded engine frame, checked by the loader."""
-    from atlas_xl.loader import table_from_frame
-
     return table_from_frame(raw_table(value, table), table, SOURCE)
 
 
@@ -356,8 +352,6 @@ def settings_with(settings: Settings, warning: int | None = None, breach: int | 
 def portfolio_run(clients: object, settlements: object, loans: object, reserve_terms: object,
                   as_of: dt.date, settings: Settings) -> EngineResult:
     """run_engines over the four tables (cached)."""
-    from atlas_xl.loader import portfolio_from_tables
-
     tables = {"clients": raw_table(clients, "clients"), "settlements": raw_table(settlements, "settlements"),
               "loans": raw_table(loans, "loans"), "reserve_terms": raw_table(reserve_terms, "reserve_terms")}
 
@@ -373,8 +367,6 @@ def reserve_run(settlements: object, reserve_terms: object, as_of: dt.date, sett
     A client's reserves depend on its own settlement rows and terms alone, and the day grid starts at the
     first settlement date in both runs, so these figures equal the full run's.
     """
-    from atlas_xl.loader import portfolio_from_tables
-
     frames = {"settlements": raw_table(settlements, "settlements"),
               "reserve_terms": raw_table(reserve_terms, "reserve_terms")}
 
