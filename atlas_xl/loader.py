@@ -181,7 +181,7 @@ def _raw_from_frame(frame: pd.DataFrame | pa.Table, table: str, source: str, pro
 
 def _arrow_column(column: pa.ChunkedArray, kind: str | None) -> pa.Array:
     """An Arrow column taken as it is when it has a form `column_array` gives; else read from its cells."""
-    array = column.combine_chunks()
+    array = _one_array(column)
     value_type = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
     if pa.types.is_string(value_type):
         return array
@@ -191,6 +191,11 @@ def _arrow_column(column: pa.ChunkedArray, kind: str | None) -> pa.Array:
             array.to_numpy(zero_copy_only=False)):
         return array
     return column_array(column.to_pandas(), kind)
+
+
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (a worksheet's columns are one chunk already; a CSV's are many)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _row_numbers(index: pd.Index) -> np.ndarray:
@@ -659,7 +664,7 @@ class _Codes:
 
 def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
     """One column: (cells as read, converted values, ok, blank, [(mask, message)], _Codes or None)."""
-    text = raw.data[col.name].combine_chunks()
+    text = _one_array(raw.data[col.name])
     coded = pa.types.is_dictionary(text.type)  # read so by the CSV reader or raw_table: a code per row
     if coded and (col.kind not in _DICT_KINDS or text.indices.null_count):
         text, coded = text.dictionary_decode(), False
@@ -679,14 +684,24 @@ def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
     index = encoded.indices.to_numpy(zero_copy_only=False)  # int32: 4 bytes a row, not 8
     converted, ok, blank, issues = convert(col, encoded.dictionary)
     distinct = converted if isinstance(converted, np.ndarray) else converted.to_numpy(zero_copy_only=False)
-    unique_codes, uniques = pd.factorize(distinct, use_na_sentinel=False)  # " C1" and "C1": one id once trimmed
-    code = _Codes(index if np.array_equal(unique_codes, np.arange(len(distinct))) else unique_codes[index], uniques)
+    if _all_different(converted):  # the usual case: each raw value converts to a value of its own
+        code = _Codes(index, distinct)
+    else:  # " C1" and "C1" are one id once trimmed: one code for both
+        unique_codes, uniques = pd.factorize(distinct, use_na_sentinel=False)
+        code = _Codes(unique_codes[index], uniques)
     converted = converted[index] if isinstance(converted, np.ndarray) else converted.take(encoded.indices)
     # gathers over millions of rows only where a distinct value is bad or blank (the rare case)
     ok = np.ones(len(index), dtype=bool) if ok.all() else ok[index]
     blank = np.zeros(len(index), dtype=bool) if not blank.any() else blank[index]
     issues = [(mask[index], message) for mask, message in issues if mask.any()]
     return text, converted, ok, blank, issues, code
+
+
+def _all_different(values: np.ndarray | pa.Array) -> bool:
+    """No two values equal (a missing value counts once, as an entry of its own)."""
+    if isinstance(values, np.ndarray):  # dates; NaT equals NaT in both, as in pd.factorize
+        return len(pd.unique(values) if values.dtype == object else np.unique(values)) == len(values)
+    return pc.count_distinct(values, mode="all").as_py() == len(values)
 
 
 def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
