@@ -581,7 +581,11 @@ def _drop_blank_rows(raw: _Raw) -> _Raw:
     if raw.data.num_columns == 0 or raw.data.num_rows == 0:
         return raw
     # only a row whose first cell is blank can be a blank row: check the others on those rows alone
-    mask = _np(_blank_cells(raw.data.column(0)))
+    first = raw.data.column(0)
+    if pa.types.is_dictionary(first.type) and not any(  # coded ids: no blank id at all, the usual case
+            chunk.indices.null_count or pc.any(_blank_cells(chunk.dictionary)).as_py() for chunk in first.chunks):
+        return raw
+    mask = _np(_blank_cells(first))
     candidates = np.flatnonzero(mask)
     if candidates.size == 0:
         return raw
