@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
-from atlas_xl.model import TABLES, Portfolio
+from atlas_xl.model import FIRST_DAY, LAST_DAY, TABLES, Portfolio
 from atlas_xl.schemas import SCHEMAS, ColumnSpec, TableSchema
 from atlas_xl.xlsafe import FORMULA_TRIGGER_CLASS
 
@@ -497,7 +497,10 @@ def _typed_array(series: pd.Series, kind: str) -> pa.Array | None:
     if kind == "date":
         if not pd.api.types.is_datetime64_dtype(dtype):  # tz-aware or anything else: as text
             return None
-        return pa.array(series.to_numpy(dtype="datetime64[ns]"), type=pa.timestamp("ns"))
+        try:  # Arrow's cast refuses a date past 2262 (numpy's would wrap it around: 9999 -> 1815): its text path
+            return pa.array(series.to_numpy(), from_pandas=True).cast(pa.timestamp("ns"))
+        except pa.ArrowInvalid:
+            return None
     if pd.api.types.is_bool_dtype(dtype) or not (pd.api.types.is_float_dtype(dtype)
                                                  or pd.api.types.is_integer_dtype(dtype)):
         return None
@@ -840,8 +843,24 @@ def _convert_date(col: ColumnSpec, text: pa.Array):
     real = _np(pc.fill_null(pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), safe), False))
     ok = shaped & real
     days = pc.fill_null(stamps, pa.scalar(0, pa.timestamp("s")))
-    dates = np.asarray(days.to_numpy(zero_copy_only=False), dtype="datetime64[s]").astype("datetime64[ns]")
-    return dates, ok, blank, [(~ok & ~blank, f"not a valid date; {_expected(col)}")]
+    seconds = np.asarray(days.to_numpy(zero_copy_only=False), dtype="datetime64[s]")
+    dates, in_range = _supported_days(seconds, ok)
+    return dates, ok & in_range, blank, [(~ok & ~blank, f"not a valid date; {_expected(col)}"),
+                                          (ok & ~in_range, _OUT_OF_RANGE)]
+
+
+# model.FIRST_DAY .. LAST_DAY, checked before the conversion to nanoseconds (which would wrap around silently)
+_FIRST, _LAST = np.datetime64(FIRST_DAY, "s"), np.datetime64(LAST_DAY, "s")
+_OUT_OF_RANGE = f"out of range; expected a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+
+
+def _supported_days(stamps: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Midnight of each date as datetime64[ns], and whether it is in the supported range (1970-01-01 stands
+    in where it is not, or where `present` is False)."""
+    days = stamps.astype("datetime64[D]").astype("datetime64[s]")
+    in_range = (days >= _FIRST) & (days <= _LAST)
+    safe = np.where(in_range & present, days, np.datetime64(0, "s"))
+    return safe.astype("datetime64[ns]"), in_range
 
 _CONVERTERS = {
     "id": _convert_text, "text": _convert_text, "country": _convert_text, "currency": _convert_text,
@@ -895,8 +914,8 @@ def _convert_date_typed(col: ColumnSpec, values: pa.Array):
     """A date cell; a time of day is dropped, as _cell_text does."""
     blank = ~_np(pc.is_valid(values))
     stamps = np.asarray(values.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
-    days = np.where(blank, np.datetime64(0, "D"), stamps.astype("datetime64[D]")).astype("datetime64[ns]")
-    return days, ~blank, blank, []
+    days, in_range = _supported_days(stamps, ~blank)
+    return days, ~blank & in_range, blank, [(~blank & ~in_range, _OUT_OF_RANGE)]
 
 
 def _typed_converter(col: ColumnSpec, arrow_type: pa.DataType):

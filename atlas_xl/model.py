@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -82,6 +83,13 @@ class LimitStatus(StrEnum):
 
 
 TABLES = ("clients", "settlements", "loans", "reserve_terms")
+
+# The dates the engines accept (input dates, as-of dates, loan starts). The engines carry dates as
+# datetime64[ns], which ends on 2262-04-11, and run past the input: a 1,200-month loan starting on the last
+# day ends in 2199, a 10,000-day reserve hold in 2127. Outside this range numpy would wrap a date around
+# silently (9999-01-01 became 1815-03-31), so the loader and the engines refuse it instead.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2099, 12, 31)
 
 
 @dataclass(frozen=True)

@@ -535,15 +535,17 @@ def test_xlsx_blank_rows_are_skipped_but_counted(tmp_path):
 def test_large_table_threads_report_the_same_problems_in_the_same_order(tmp_path, monkeypatch):
     # 250,000 settlement rows (above loader._THREADED_FROM) with bad cells in three columns: the threaded
     # conversion must list exactly the problems, in exactly the order, of the one-column-at-a-time path
+    # (4 clients x 62,500 days from 1920: every date inside the supported range, every key distinct)
     n = 250_000
-    days = pd.date_range("2020-01-01", periods=n // 2).strftime("%Y-%m-%d").to_numpy()
-    frame = pd.DataFrame({"client_id": np.where(np.arange(n) % 2 == 0, "A1", "B2"),
-                          "value_date": np.repeat(days, 2), "currency": "EUR", "sales": "10.00",
+    days = pd.date_range("1920-01-01", periods=n // 4).strftime("%Y-%m-%d").to_numpy()
+    frame = pd.DataFrame({"client_id": np.tile(["A1", "B2", "C3", "D4"], n // 4),
+                          "value_date": np.repeat(days, 4), "currency": "EUR", "sales": "10.00",
                           "refunds": "0", "chargebacks": "0", "fees": "0.5"})
     frame.loc[[7, 123_456], "sales"] = ["1.234", "ten"]
     frame.loc[[99_999], "value_date"] = "2021-02-30"
     frame.loc[[200_000], "fees"] = "-1"
-    write_folder(tmp_path)
+    clients = GOOD["clients"] + [GOOD["clients"][1].replace("A1,", f"{c},", 1) for c in ("C3", "D4")]
+    write_folder(tmp_path, clients=clients)
     frame.to_csv(tmp_path / "settlements.csv", index=False)
     threaded = problems_of(tmp_path)
     monkeypatch.setattr(loader, "_THREADED_FROM", 10**12)
