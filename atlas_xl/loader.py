@@ -448,7 +448,10 @@ def _column_text(series: pd.Series) -> list[str] | pd.Series:
         if kind == "string":
             return series.fillna("").astype(str)
         if kind == "datetime":
-            return _column_text(pd.to_datetime(series))
+            try:
+                return _column_text(pd.to_datetime(series))
+            except (ValueError, TypeError, OverflowError):  # aware and naive mixed, or past 2262: cell by cell
+                return [_cell_text(v) for v in series.tolist()]
     if pd.api.types.is_float_dtype(series.dtype):
         # Arrow writes the shortest round-trip repr, like repr(); NaN (a blank) becomes null -> ""
         text = pc.cast(pa.array(series.to_numpy(), from_pandas=True), pa.string())

@@ -120,10 +120,14 @@ def test_excel_range_columns_are_typed_and_text_numbers_still_read() -> None:
     assert huge["refunds"].to_pylist() == ["True"]  # a logical cell is no number; the loader refuses its text
 
 
+# aware datetimes (any fixed offset): each keeps its own calendar day, whichever path reads it
+OFFSETS = st.builds(dt.timezone, st.timedeltas(min_value=dt.timedelta(hours=-12), max_value=dt.timedelta(hours=14)))
+
 CELLS = st.one_of(
     st.none(), st.booleans(), decimal_floats(2), st.floats(allow_nan=False, allow_infinity=False, width=64),
     st.integers(min_value=-2**60, max_value=2**60), st.sampled_from(["12.5", "abc", "", "0.125", " 7 "]),
     st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2200, 12, 31)),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2200, 12, 31), timezones=OFFSETS),
 )
 
 
@@ -223,6 +227,7 @@ ANY_CELL = st.one_of(
     st.none(), st.booleans(), decimal_floats(2), decimal_floats(6), st.integers(min_value=-10**6, max_value=10**6),
     st.floats(allow_nan=True, allow_infinity=True, width=64), st.sampled_from(["", " ", "EUR", "12.5", "x", "C001"]),
     st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2200, 12, 31)),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2200, 12, 31), timezones=OFFSETS),
 )
 
 
