@@ -83,11 +83,21 @@ def exposure_table(
     return frame
 
 
+_MAX_PPM = np.iinfo(np.int64).max  # a share past 9.2e12 ppm (92 million x the limit) shows as this
+
+
 def _ratio_ppm(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator in ppm, ROUND_HALF_UP; exact in int64 below 9.2e12 cents (92 billion euro)."""
-    num = np.asarray(numerator, dtype=np.int64) * 1_000_000
+    """numerator / denominator in ppm, ROUND_HALF_UP (both sides >= 0, denominator > 0).
+
+    As whole shares plus the rounded ppm of the rest: numerator x 1e6 would leave int64 from 92 billion
+    euros of exposure on and wrap around without a word (a 100-billion exposure read as 8 % of its limit).
+    """
+    num = np.asarray(numerator, dtype=np.int64)
     den = np.asarray(denominator, dtype=np.int64)
-    return (2 * num + den) // (2 * den)  # half up; both sides are >= 0
+    whole, rest = np.divmod(num, den)  # rest < den < 1e12 cents (10 digits of euros): rest x 2e6 fits
+    fraction = (2 * rest * 1_000_000 + den) // (2 * den)  # 0 .. 1e6
+    fits = whole < (_MAX_PPM - 1_000_000) // 1_000_000
+    return np.where(fits, np.where(fits, whole, 0) * 1_000_000 + fraction, _MAX_PPM)
 
 
 def alerts(exposure: pd.DataFrame, settings: Settings) -> pd.DataFrame:

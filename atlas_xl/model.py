@@ -91,6 +91,8 @@ TABLES = ("clients", "settlements", "loans", "reserve_terms")
 FIRST_DAY = dt.date(1900, 1, 1)
 LAST_DAY = dt.date(2099, 12, 31)
 
+MAX_PRINCIPAL_CENTS = 100_000_000_000  # 1 bn EUR a loan: cents x 1e6 ppm x 31 days x 2 < 2**63 in the schedules
+
 
 @dataclass(frozen=True)
 class Portfolio:

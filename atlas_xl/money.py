@@ -103,6 +103,23 @@ def div_round_half_up(numerator: np.ndarray | int, denominator: int) -> np.ndarr
     return result.astype(np.int64)
 
 
+# |cents| below this keeps cents x ppm inside int64 for every rate up to 100 % (1e6 ppm)
+_DIRECT_LIMIT = np.iinfo(np.int64).max // PPM
+
+
 def apply_rate(cents: np.ndarray | int, ppm: np.ndarray | int) -> np.ndarray | int:
-    """cents x rate, rounded ROUND_HALF_UP to the cent."""
-    return div_round_half_up(np.asarray(cents, dtype=np.int64) * np.asarray(ppm, dtype=np.int64), PPM)
+    """cents x rate, rounded ROUND_HALF_UP (half away from zero) to the cent; exact for any int64 amount.
+
+    The usual amounts multiply directly. From 92 billion euros on (a balance left to grow, a month of a
+    very large merchant's sales) cents x ppm would leave int64 and wrap around without a word, so those
+    go as (cents // 1e6) x ppm plus the rounded (cents % 1e6) x ppm / 1e6: the same figure, in range.
+    """
+    amount = np.asarray(cents, dtype=np.int64)
+    rate = np.asarray(ppm, dtype=np.int64)
+    if amount.size == 0 or (amount.max() < _DIRECT_LIMIT and amount.min() > -_DIRECT_LIMIT
+                            and rate.max(initial=0) <= PPM):
+        return div_round_half_up(amount * rate, PPM)
+    sign = np.where(amount < 0, -1, 1)
+    whole, part = np.divmod(np.abs(amount), PPM)
+    result = sign * (whole * rate + (2 * part * rate + PPM) // (2 * PPM))
+    return int(result) if np.ndim(result) == 0 else result.astype(np.int64)

@@ -43,10 +43,9 @@ import pandas as pd
 
 from atlas_xl.calendar import next_banking_day
 from atlas_xl.errors import ArgumentError
-from atlas_xl.model import FIRST_DAY, LAST_DAY, DayCount, Frequency, RepaymentMethod
+from atlas_xl.model import FIRST_DAY, LAST_DAY, MAX_PRINCIPAL_CENTS, DayCount, Frequency, RepaymentMethod
 from atlas_xl.money import PPM, div_round_half_up
 
-MAX_PRINCIPAL_CENTS = 100_000_000_000  # 1 bn EUR: cents x 1e6 ppm x 31 days x 2 < 2**63
 MAX_RATE_PPM = PPM
 MAX_PERIODS = 1200
 

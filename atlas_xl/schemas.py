@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from atlas_xl.model import (
+    MAX_PRINCIPAL_CENTS,
     ClientStatus,
     DayCount,
     Frequency,
@@ -123,7 +124,8 @@ LOANS = TableSchema(
         ColumnSpec("loan_id", "id", max_len=20, rule="unique"),
         ColumnSpec("client_id", "id", max_len=20, rule="must exist in clients"),
         ColumnSpec("product", "enum", allowed=_values(Product)),
-        ColumnSpec("principal", "amount", min_value=0, min_exclusive=True, rule="> 0"),
+        ColumnSpec("principal", "amount", min_value=0, min_exclusive=True, max_value=MAX_PRINCIPAL_CENTS,
+                   rule="> 0, at most 1,000,000,000.00"),
         ColumnSpec("annual_rate", "rate", **RATE_0_1, rule="0..1"),
         ColumnSpec("start_date", "date", rule="YYYY-MM-DD"),
         ColumnSpec("periods", "int", min_value=1, max_value=10_000, rule=">= 1"),

@@ -41,3 +41,42 @@ def test_hand_examples() -> None:
     assert apply_rate(np.array([123450, 50, -50]), 25_000).tolist()[0] == 3086
     assert apply_rate(np.array([50, -50]), 10_000).tolist() == [1, -1]
     assert div_round_half_up(np.array([], dtype=np.int64), PPM).tolist() == []
+
+
+# Amounts past 92 billion euros: cents x ppm no longer fits int64. apply_rate must still give the exact
+# half-up figure instead of a wrapped one (any amount whose result fits, any rate up to 100 %).
+HUGE = st.integers(min_value=-(2**63 - 1), max_value=2**63 - 1)
+
+
+@given(st.lists(HUGE, min_size=1, max_size=20), st.integers(min_value=0, max_value=PPM))
+def test_apply_rate_is_exact_for_any_int64_amount(amounts: list[int], ppm: int) -> None:
+    got = apply_rate(np.array(amounts, dtype=np.int64), ppm)
+    assert got.tolist() == [half_up(a * ppm, PPM) for a in amounts]
+
+
+def test_apply_rate_huge_hand_examples() -> None:
+    # 10**15 + 500,000 cents x 1 ppm = 1,000,000,000.5 cents -> 1,000,000,001 (half up), negative: half away
+    # from zero; 10**17 cents x 99.9999 % = 99,999,900,000,000,000 (10**17 x 999,999 = 9.99999e22: no int64)
+    assert apply_rate(np.array([10**15 + 500_000, -(10**15 + 500_000)]), 1).tolist() == [1_000_000_001,
+                                                                                         -1_000_000_001]
+    assert apply_rate(10**17, 999_999) == 99_999_900_000_000_000
+
+
+@given(st.integers(min_value=0, max_value=2**63 - 1), st.integers(min_value=1, max_value=10**12 - 1))
+def test_utilisation_ppm_is_exact_or_saturated(exposure: int, limit: int) -> None:
+    from atlas_xl.exposure import _MAX_PPM, _ratio_ppm
+
+    # exposure / limit in ppm, half up; a share past ~9.2e12 ppm (92 million x the limit) saturates
+    got = int(_ratio_ppm(np.array([exposure]), np.array([limit]))[0])
+    if exposure // limit < (_MAX_PPM - PPM) // PPM:
+        assert got == half_up(exposure * PPM, limit)
+    else:
+        assert got == _MAX_PPM
+
+
+def test_a_hundred_billion_exposure_is_its_true_share_of_the_limit() -> None:
+    # 10,035,416,552,686 cents on a 10,000,000-cent limit: x 1e6 / 1e7 = 1,003,541,655,268.6 -> ...269 ppm
+    # (the product 1.0035e19 left int64: it read as 81,204,451,583 ppm before)
+    from atlas_xl.exposure import _ratio_ppm
+
+    assert _ratio_ppm(np.array([10_035_416_552_686]), np.array([10_000_000])).tolist() == [1_003_541_655_269]
