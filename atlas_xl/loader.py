@@ -546,6 +546,7 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
                                  f"no data rows; expected at least {spec.min_rows} {table} row"))
         if table == "clients" and "client_id" in values:
             keys["clients"] = pc.filter(values["client_id"], pa.array(valid["client_id"]))
+    _check_totals(checked, problems)
     refused = []
     for table, (raw, values, valid, codes) in checked.items():
         spec = SCHEMAS[table]
@@ -570,6 +571,32 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
         raise LoadError(problems.items)
     extra = {"refused": pd.concat(refused, ignore_index=True) if len(refused) > 1 else refused[0]} if refused else {}
     return Portfolio(*(frames[t] for t in TABLES), sources=tuple((t, sources[t]) for t in TABLES), **extra)
+
+
+# Every amount of every table together stays below this, so any total or difference the engines form from
+# them (a portfolio's payouts, exposure, ledger columns) fits int64 exactly instead of wrapping around.
+TOTAL_LIMIT_CENTS = 2**62
+
+
+def _check_totals(checked: Mapping[str, tuple], problems: _Problems) -> None:
+    bounds: dict[tuple[str, str], float] = {}
+    for table, (_raw, values, _valid, _codes) in checked.items():
+        for col in SCHEMAS[table].columns:
+            cents = values.get(col.name)
+            if col.kind == "amount" and isinstance(cents, np.ndarray) and cents.size:
+                peak = max(abs(float(np.fmax.reduce(cents))), abs(float(np.fmin.reduce(cents))))
+                bounds[(table, col.name)] = peak * cents.size  # the usual data ends here, far below the limit
+    if sum(bounds.values()) < TOTAL_LIMIT_CENTS:
+        return
+    totals = {key: float(np.abs(checked[key[0]][1][key[1]]).sum(dtype=np.float64)) for key in bounds}
+    if sum(totals.values()) < TOTAL_LIMIT_CENTS:
+        return
+    table, column = max(totals, key=totals.__getitem__)
+    raw, everything = checked[table][0], sum(totals.values()) / 100
+    problems.add(Problem(raw.file, raw.sheet, None, column, None,
+                         f"the amounts of all tables add up to {everything:,.0f} EUR ({table}.{column}: "
+                         f"{totals[(table, column)] / 100:,.0f} EUR); the engines total at most "
+                         f"{TOTAL_LIMIT_CENTS // 100:,} EUR to the cent"))
 
 
 def _blank_cells(column: pa.Array | pa.ChunkedArray) -> pa.BooleanArray | pa.ChunkedArray:

@@ -573,3 +573,16 @@ def test_a_principal_above_what_a_schedule_can_carry_is_a_located_problem(tmp_pa
     assert (problem.file, problem.row, problem.column, problem.value) == ("loans.csv", 3, "principal",
                                                                           "1000000000.01")
     assert problem.message.startswith("must be at most 1000000000;")
+
+
+def test_amounts_too_large_to_total_exactly_are_refused(tmp_path, monkeypatch):
+    # every amount together must stay below loader.TOTAL_LIMIT_CENTS (2**62 cents) so that no engine total
+    # wraps around. With the limit lowered to 200,000 cents (2,000 EUR) the GOOD tables exceed it; their
+    # largest column is the clients' credit limits, 100,000.00 + 0 EUR = 10,000,000 cents
+    monkeypatch.setattr(loader, "TOTAL_LIMIT_CENTS", 200_000)
+    problem = only(problems_of(write_folder(tmp_path)))
+    assert (problem.file, problem.row, problem.column) == ("clients.csv", None, "credit_limit")
+    assert problem.message.startswith("the amounts of all tables add up to ")
+    assert "(clients.credit_limit: 100,000 EUR); the engines total at most 2,000 EUR to the cent" in problem.message
+    monkeypatch.setattr(loader, "TOTAL_LIMIT_CENTS", 2**62)
+    assert load_portfolio(tmp_path).clients["credit_limit_cents"].tolist() == [10_000_000, 0]
