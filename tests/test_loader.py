@@ -178,12 +178,19 @@ def test_amount_with_more_than_two_decimals(tmp_path):
     assert problem.message.startswith("more than 2 decimals")
 
 
-def test_rate_with_more_than_six_decimals(tmp_path):
-    lines = with_row("loans", 3, "L2,B2,term_loan,10000,0.0725001,2026-02-01,12,annuity,weekly,30/360")
-    problem = only(problems_of(write_folder(tmp_path, loans=lines)))
-    assert (problem.file, problem.row, problem.column, problem.value) == ("loans.csv", 3, "annual_rate",
-                                                                          "0.0725001")
-    assert problem.message.startswith("more than 6 decimals")
+@pytest.mark.parametrize(("line", "column", "value", "message"), [
+    ("L2,B2,term_loan,10000,0.0725001,2026-02-01,12,annuity,weekly,30/360", "annual_rate", "0.0725001",
+     "more than 6 decimals"),
+    # the schedules compute cents x ppm x days in int64 up to 1,000,000,000.00 EUR a loan
+    # (model.MAX_PRINCIPAL_CENTS); the loader used to let 10 digits through and the engine then refused
+    # them without a file or row
+    ("L2,B2,term_loan,1000000000.01,0.0725,2026-02-01,12,annuity,weekly,30/360", "principal", "1000000000.01",
+     "must be at most 1000000000;"),
+])
+def test_a_bad_loan_cell_is_a_located_problem(tmp_path, line: str, column: str, value: str, message: str):
+    problem = only(problems_of(write_folder(tmp_path, loans=with_row("loans", 3, line))))
+    assert (problem.file, problem.row, problem.column, problem.value) == ("loans.csv", 3, column, value)
+    assert problem.message.startswith(message)
 
 
 def test_bad_enum(tmp_path):
@@ -563,16 +570,6 @@ def test_a_bad_byte_deep_in_a_file_is_located(tmp_path):
     problem = only(problems_of(write_folder(tmp_path, settlements=b"\n".join(lines) + b"\n")))
     assert (problem.file, problem.row, problem.value) == ("settlements.csv", 4, b"\xff")
     assert "settlements.csv is not UTF-8 text (byte 0xff on line 4)" in problem.message
-
-
-def test_a_principal_above_what_a_schedule_can_carry_is_a_located_problem(tmp_path):
-    # the schedules compute cents x ppm x days in int64 up to 1,000,000,000.00 EUR a loan (model.MAX_PRINCIPAL_CENTS);
-    # the loader used to let 10 digits through and the engine then refused them without a file or row
-    lines = with_row("loans", 3, "L2,B2,term_loan,1000000000.01,0.0725,2026-02-01,12,annuity,weekly,30/360")
-    problem = only(problems_of(write_folder(tmp_path, loans=lines)))
-    assert (problem.file, problem.row, problem.column, problem.value) == ("loans.csv", 3, "principal",
-                                                                          "1000000000.01")
-    assert problem.message.startswith("must be at most 1000000000;")
 
 
 def test_amounts_too_large_to_total_exactly_are_refused(tmp_path, monkeypatch):
