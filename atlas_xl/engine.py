@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,10 +48,23 @@ class EngineResult:
     kpis: dict[str, object] = field(default_factory=dict)
 
 
-# The engines keep every client's every day from the first settlement to the as-of date in memory, ~470
-# bytes a client-day at 10,000 clients (1.7 GiB for a year): past this a run would exhaust the machine
-# (an as-of date typed as 2099 instead of 2026), so it is refused with what to change instead.
-MAX_CLIENT_DAYS = 20_000_000  # e.g. 10,000 clients x 5.5 years, ~9 GiB
+# The engines keep every client's every day from the first settlement to the as-of date in memory, ~500
+# bytes a client-day (the 10,000-client year of the benchmarks peaks at 1.7 GiB). A run that would need
+# more than three quarters of the machine's memory (an as-of date typed as 2099 instead of 2026) is
+# refused with what to change, instead of exhausting the machine. Where the memory size is unknown
+# (Windows has no sysconf): 20,000,000 client-days, ~10 GiB.
+BYTES_PER_CLIENT_DAY = 500
+
+
+def _max_client_days() -> int:
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 20_000_000
+    return max(memory * 3 // 4 // BYTES_PER_CLIENT_DAY, 1_000_000)
+
+
+MAX_CLIENT_DAYS = _max_client_days()  # ~35 million on the 23 GiB benchmark machine
 
 
 def as_of_date(portfolio: Portfolio, as_of: dt.date | str | None) -> dt.date:
@@ -78,8 +92,8 @@ def _check_size(grid: DayGrid, as_of: dt.date) -> None:
     if client_days > MAX_CLIENT_DAYS:
         start = str(grid.start.astype("datetime64[D]"))
         raise DateError(f"{grid.n_clients:,} clients x {grid.n_days:,} days ({start} to {as_of.isoformat()}) are "
-                        f"{client_days:,} client-days; one run computes at most {MAX_CLIENT_DAYS:,}: check the "
-                        f"as-of date, or load fewer years of settlements")
+                        f"{client_days:,} client-days; this machine's memory holds at most {MAX_CLIENT_DAYS:,} "
+                        f"in one run: check the as-of date, or load fewer years of settlements")
 
 
 def run_engines(

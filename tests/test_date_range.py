@@ -8,6 +8,7 @@ The accepted range is model.FIRST_DAY .. LAST_DAY (1900-01-01 .. 2099-12-31).
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import numpy as np
 import pandas as pd
@@ -91,7 +92,17 @@ def test_a_run_too_large_for_memory_is_refused_with_its_size(tmp_path, monkeypat
     with pytest.raises(DateError) as caught:
         run_engines(portfolio, "2026-03-12")
     assert str(caught.value).startswith("2 clients x 11 days (2026-03-02 to 2026-03-12) are 22 client-days; "
-                                        "one run computes at most 20")
+                                        "this machine's memory holds at most 20 in one run")
+
+
+def test_the_client_day_limit_follows_the_machines_memory() -> None:
+    # three quarters of the physical memory at 500 bytes a client-day (23.5 GiB here: ~37.9 million): never
+    # more than the memory holds, and the benchmarks' 10,000-client year (3.65 M client-days, 1.7 GiB peak)
+    # always fits a machine of 4 GiB or more
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = engine_module.MAX_CLIENT_DAYS
+    assert 1_000_000 <= limit <= max(memory // 500, 1_000_000)
+    assert limit >= 3_650_000 or memory < 4 * 2**30
 
 
 def test_the_cli_refuses_an_as_of_date_outside_the_range_and_writes_nothing(tmp_path, capsys) -> None:
