@@ -14,7 +14,7 @@ from atlas_xl import schedules
 from atlas_xl.errors import DateError
 from atlas_xl.grid import PRESENT, DayGrid, build_grid, dense, dense_columns, first_days, payout_days
 from atlas_xl.ledger import Ledger, Movement
-from atlas_xl.model import FIRST_DAY, LAST_DAY, LimitStatus, Portfolio, Product, ReserveKind
+from atlas_xl.model import DATE_RANGE, FIRST_DAY, LAST_DAY, LimitStatus, Portfolio, Product, ReserveKind
 from atlas_xl.payouts import decide, step_settlement
 from atlas_xl.reserves import (
     ReserveFlows,
@@ -82,8 +82,7 @@ def as_of_date(portfolio: Portfolio, as_of: dt.date | str | None) -> dt.date:
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
     if not FIRST_DAY <= as_of <= LAST_DAY:
-        raise DateError(f"as-of date {as_of.isoformat()} is out of range; expected a date from "
-                        f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}")
+        raise DateError(f"as-of date {as_of.isoformat()} is out of range; expected a date {DATE_RANGE}")
     return as_of
 
 

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
-from atlas_xl.model import FIRST_DAY, LAST_DAY, TABLES, Portfolio
+from atlas_xl.model import DATE_RANGE, TABLES, Portfolio, supported_days
 from atlas_xl.schemas import SCHEMAS, ColumnSpec, TableSchema
 from atlas_xl.xlsafe import FORMULA_TRIGGER_CLASS
 
@@ -879,17 +879,16 @@ def _convert_date(col: ColumnSpec, text: pa.Array):
                                           (ok & ~in_range, _OUT_OF_RANGE)]
 
 
-# model.FIRST_DAY .. LAST_DAY, checked before the conversion to nanoseconds (which would wrap around silently)
-_FIRST, _LAST = np.datetime64(FIRST_DAY, "s"), np.datetime64(LAST_DAY, "s")
-_OUT_OF_RANGE = f"out of range; expected a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+_OUT_OF_RANGE = f"out of range; expected a date {DATE_RANGE}"
 
 
 def _supported_days(stamps: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Midnight of each date as datetime64[ns], and whether it is in the supported range (1970-01-01 stands
-    in where it is not, or where `present` is False)."""
-    days = stamps.astype("datetime64[D]").astype("datetime64[s]")
-    in_range = (days >= _FIRST) & (days <= _LAST)
-    safe = np.where(in_range & present, days, np.datetime64(0, "s"))
+    """Midnight of each date as datetime64[ns], and whether it is in model's supported range (1970-01-01
+    stands in where it is not, or where `present` is False). Checked before the conversion to nanoseconds,
+    which would wrap a date past 2262 around silently."""
+    days = stamps.astype("datetime64[D]")
+    in_range = supported_days(days)
+    safe = np.where(in_range & present, days, np.datetime64(0, "D"))
     return safe.astype("datetime64[ns]"), in_range
 
 _CONVERTERS = {

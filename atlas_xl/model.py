@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 
@@ -90,6 +91,12 @@ TABLES = ("clients", "settlements", "loans", "reserve_terms")
 # silently (9999-01-01 became 1815-03-31), so the loader and the engines refuse it instead.
 FIRST_DAY = dt.date(1900, 1, 1)
 LAST_DAY = dt.date(2099, 12, 31)
+DATE_RANGE = f"from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"  # as messages state it
+
+
+def supported_days(days: np.ndarray | np.datetime64) -> np.ndarray | np.bool_:
+    """Whether each day (datetime64 of any unit, at midnight) lies in FIRST_DAY .. LAST_DAY."""
+    return (days >= np.datetime64(FIRST_DAY, "D")) & (days <= np.datetime64(LAST_DAY, "D"))
 
 MAX_PRINCIPAL_CENTS = 100_000_000_000  # 1 bn EUR a loan: cents x 1e6 ppm x 31 days x 2 < 2**63 in the schedules
 

@@ -43,7 +43,14 @@ import pandas as pd
 
 from atlas_xl.calendar import next_banking_day
 from atlas_xl.errors import ArgumentError
-from atlas_xl.model import FIRST_DAY, LAST_DAY, MAX_PRINCIPAL_CENTS, DayCount, Frequency, RepaymentMethod
+from atlas_xl.model import (
+    DATE_RANGE,
+    MAX_PRINCIPAL_CENTS,
+    DayCount,
+    Frequency,
+    RepaymentMethod,
+    supported_days,
+)
 from atlas_xl.money import PPM, div_round_half_up
 
 MAX_RATE_PPM = PPM
@@ -109,16 +116,10 @@ def _principal(value: object) -> int:
 def _day(value: object, name: str) -> np.datetime64:
     if isinstance(value, dt.date | np.datetime64) and not pd.isna(value):
         day = np.datetime64(value, "D")
-        if not _supported(day):
-            raise ArgumentError(f"{name} {str(day)!r} is out of range; expected a date from "
-                                f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}")
+        if not supported_days(day):  # the longest schedule from there still fits the engines' dates
+            raise ArgumentError(f"{name} {str(day)!r} is out of range; expected a date {DATE_RANGE}")
         return day
     raise ArgumentError(f"{name} must be a date such as 2026-01-31, got {value!r}")
-
-
-def _supported(days: np.ndarray | np.datetime64) -> np.ndarray | np.bool_:
-    """model.FIRST_DAY .. LAST_DAY: the longest schedule from there still fits the engines' dates."""
-    return (days >= np.datetime64(FIRST_DAY, "D")) & (days <= np.datetime64(LAST_DAY, "D"))
 
 
 # ------------------------------------------------------------------------------------------- dates
@@ -353,10 +354,10 @@ def portfolio_schedules(loans: pd.DataFrame) -> pd.DataFrame:
     if no_date.any():
         raise ArgumentError(f"loans column start_date must be a date such as 2026-01-31; missing for loan "
                             f"{_loan_list(loans['loan_id'], no_date)}")
-    outside = ~_supported(start)
+    outside = ~supported_days(start)
     if outside.any():
-        raise ArgumentError(f"loans column start_date must be from {FIRST_DAY.isoformat()} to "
-                            f"{LAST_DAY.isoformat()}; out of range for loan {_loan_list(loans['loan_id'], outside)}")
+        raise ArgumentError(f"loans column start_date must be {DATE_RANGE}; out of range for loan "
+                            f"{_loan_list(loans['loan_id'], outside)}")
 
     groups = pd.DataFrame({"m": method, "f": frequency, "d": day_count, "n": periods}).groupby(
         ["m", "f", "d", "n"], sort=False).indices
