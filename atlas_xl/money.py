@@ -119,7 +119,8 @@ def apply_rate(cents: np.ndarray | int, ppm: np.ndarray | int) -> np.ndarray | i
     if amount.size == 0 or (amount.max() < _DIRECT_LIMIT and amount.min() > -_DIRECT_LIMIT
                             and rate.max(initial=0) <= PPM):
         return div_round_half_up(amount * rate, PPM)
+    # whole x rate is a whole number of cents of the rest's sign, so rounding the rest alone rounds the sum
     sign = np.where(amount < 0, -1, 1)
     whole, part = np.divmod(np.abs(amount), PPM)
-    result = sign * (whole * rate + (2 * part * rate + PPM) // (2 * PPM))
+    result = sign * (whole * rate + np.asarray(div_round_half_up(part * rate, PPM)))
     return int(result) if np.ndim(result) == 0 else result.astype(np.int64)
