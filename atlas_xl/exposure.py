@@ -90,14 +90,16 @@ def _ratio_ppm(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator in ppm, ROUND_HALF_UP (both sides >= 0, denominator > 0).
 
     As whole shares plus the rounded ppm of the rest: numerator x 1e6 would leave int64 from 92 billion
-    euros of exposure on and wrap around without a word (a 100-billion exposure read as 8 % of its limit).
+    euros of exposure on and wrap around without a word (a 100-billion exposure on a 100,000-euro limit
+    read as 8,120,445 % instead of 100,354,166 %).
     """
     num = np.asarray(numerator, dtype=np.int64)
     den = np.asarray(denominator, dtype=np.int64)
     whole, rest = np.divmod(num, den)  # rest < den < 1e12 cents (10 digits of euros): rest x 2e6 fits
     fraction = (2 * rest * 1_000_000 + den) // (2 * den)  # 0 .. 1e6
-    fits = whole < (_MAX_PPM - 1_000_000) // 1_000_000
-    return np.where(fits, np.where(fits, whole, 0) * 1_000_000 + fraction, _MAX_PPM)
+    most = (_MAX_PPM - 1_000_000) // 1_000_000  # whole shares that still fit with their fraction
+    fits = whole < most
+    return np.where(fits, np.minimum(whole, most) * 1_000_000 + fraction, _MAX_PPM)
 
 
 def alerts(exposure: pd.DataFrame, settings: Settings) -> pd.DataFrame:
