@@ -239,19 +239,14 @@ _NUMBERS = ("floating", "integer", "mixed-integer-float", "empty")  # infer_dtyp
 
 
 def _text_column(cells: np.ndarray) -> object:
-    """Arrow-backed text when every cell is text or blank (None -> missing); else object cells."""
+    """The loader's text when every cell is text or blank (a blank is "", as a CSV holds it); else object cells."""
     try:  # Arrow takes only str (and UTF-8 bytes, which Excel never sends) and None; a number stays an object
-        return pd.array(pa.array(cells, type=pa.string(), from_pandas=False), dtype="str")
+        return pa.array(cells, type=pa.string(), from_pandas=False).fill_null("")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         return _objects(cells)
 
 
 _CODED_KINDS = ("id", "country", "currency", "enum")  # few distinct texts (the loader's dictionary kinds)
-
-
-def _coded(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
-    # factorize's codes (every blank already given an entry) are within range by construction: not re-checked
-    return pa.DictionaryArray.from_arrays(codes.astype(np.int32), values, safe=False)
 
 
 def _coded_text_column(cells: np.ndarray) -> object:
@@ -267,7 +262,8 @@ def _coded_text_column(cells: np.ndarray) -> object:
         if empty.size == 0:
             distinct, empty = np.append(distinct, ""), [len(distinct)]
         codes[missing] = empty[0]
-    return _coded(codes, pa.array(distinct, type=pa.string()))
+    # factorize's codes (every blank now given an entry) are within range by construction: not re-checked
+    return pa.DictionaryArray.from_arrays(codes.astype(np.int32), pa.array(distinct, type=pa.string()), safe=False)
 
 
 def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarray) -> object:
@@ -291,34 +287,20 @@ def _number_column(cells: np.ndarray, label: str, percent: bool, rows: np.ndarra
 
 
 def _date_column(cells: np.ndarray, label: str, rows: np.ndarray) -> object:
-    """Timestamps coded by distinct date when every cell is a date (blank -> null); serial numbers converted;
+    """Days coded by distinct date when every cell is a date (blank -> null), serial numbers converted first;
     else object cells.
 
     A settlements table repeats ~365 dates over 100,000 rows: each distinct day is converted once."""
-    if set(map(type, cells)) <= {dt.datetime, pd.Timestamp, type(None)}:  # the usual column: Excel's dates
+    kinds = set(map(type, cells))
+    if kinds & {float, int}:  # Excel serial numbers (a NaN is refused there, as any bad serial)
+        cells = _serial_dates(_objects(cells), label, rows)
+        kinds = set(map(type, cells))
+    if kinds <= {dt.datetime, pd.Timestamp, type(None)}:
         try:  # Arrow takes each cell's own calendar day (an aware one too, as its text has it): 6x its timestamps
             days = pc.dictionary_encode(pa.array(cells, type=pa.date32()), null_encoding="encode")
             return pa.DictionaryArray.from_arrays(days.indices, days.dictionary.cast(pa.timestamp("ns")))
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
-            pass  # past 2262 does not fit a timestamp: the cells' own path below
-    codes, distinct = pd.factorize(cells)  # None and NaN -> code -1
-    kinds = set(map(type, distinct))
-    missing = codes < 0
-    if kinds & {float, int} or (missing.any() and any(v is not None for v in cells[missing])):
-        cells = _serial_dates(_objects(cells), label, rows)  # a NaN cell is refused there, as any bad serial
-        codes, distinct = pd.factorize(cells)
-        kinds, missing = set(map(type, distinct)), codes < 0
-    # naive datetimes only: Arrow would move an aware one to UTC (another day), where its text keeps its own day
-    if kinds and kinds <= {dt.datetime, pd.Timestamp} and all(v.tzinfo is None for v in distinct):
-        try:  # past 2262 does not fit datetime64[ns]: Arrow's cast refuses it (numpy's would wrap around)
-            stamps = pa.array(distinct, type=pa.timestamp("us"), from_pandas=True).cast(pa.timestamp("ns"))  # checked
-            days = np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
-            if missing.any():  # a blank cell: one more (null) entry, as the loader's own encoding gives it
-                codes = np.where(missing, len(days), codes)
-                days = np.append(days, np.datetime64("NaT", "ns"))
-            return _coded(codes, pa.array(days, type=pa.timestamp("ns"), from_pandas=True))
-        except (pa.ArrowException, ValueError, TypeError, OverflowError):
-            pass
+            pass  # past 2262 does not fit a timestamp (the checked cast refuses it): read from the cells' text
     return _objects(cells)
 
 
