@@ -579,22 +579,22 @@ TOTAL_LIMIT_CENTS = 2**62
 
 
 def _check_totals(checked: Mapping[str, tuple], problems: _Problems) -> None:
-    bounds: dict[tuple[str, str], float] = {}
-    for table, (_raw, values, _valid, _codes) in checked.items():
-        for col in SCHEMAS[table].columns:
-            cents = values.get(col.name)
-            if col.kind == "amount" and isinstance(cents, np.ndarray) and cents.size:
-                peak = max(abs(float(np.fmax.reduce(cents))), abs(float(np.fmin.reduce(cents))))
-                bounds[(table, col.name)] = peak * cents.size  # the usual data ends here, far below the limit
-    if sum(bounds.values()) < TOTAL_LIMIT_CENTS:
+    amounts = {(table, col.name): values[col.name] for table, (_raw, values, _valid, _codes) in checked.items()
+               for col in SCHEMAS[table].columns
+               if col.kind == "amount" and isinstance(values.get(col.name), np.ndarray) and values[col.name].size}
+    # the usual data ends here: its largest amount times its rows is far below the limit
+    bound = sum(max(abs(float(np.fmax.reduce(cents))), abs(float(np.fmin.reduce(cents)))) * cents.size
+                for cents in amounts.values())
+    if bound < TOTAL_LIMIT_CENTS:
         return
-    totals = {key: float(np.abs(checked[key[0]][1][key[1]]).sum(dtype=np.float64)) for key in bounds}
-    if sum(totals.values()) < TOTAL_LIMIT_CENTS:
+    totals = {key: float(np.abs(cents).sum(dtype=np.float64)) for key, cents in amounts.items()}
+    everything = sum(totals.values())
+    if everything < TOTAL_LIMIT_CENTS:
         return
     table, column = max(totals, key=totals.__getitem__)
-    raw, everything = checked[table][0], sum(totals.values()) / 100
+    raw = checked[table][0]
     problems.add(Problem(raw.file, raw.sheet, None, column, None,
-                         f"the amounts of all tables add up to {everything:,.0f} EUR ({table}.{column}: "
+                         f"the amounts of all tables add up to {everything / 100:,.0f} EUR ({table}.{column}: "
                          f"{totals[(table, column)] / 100:,.0f} EUR); the engines total at most "
                          f"{TOTAL_LIMIT_CENTS // 100:,} EUR to the cent"))
 
