@@ -966,7 +966,7 @@ def _check_keys(raw: _Raw, spec: TableSchema, values: dict, valid: dict, codes: 
             value = values[k]
             codes[k] = _Codes(*pd.factorize(value if isinstance(value, np.ndarray)
                                             else value.to_numpy(zero_copy_only=False)))
-    if _all_distinct([codes[k].row for k in spec.key], usable):
+    if _keys_distinct([codes[k].row for k in spec.key], usable):
         return
     keyframe = pd.DataFrame({k: codes[k].row for k in spec.key})[usable]
     dupes = keyframe.duplicated(keep="first")
@@ -989,7 +989,7 @@ def _check_keys(raw: _Raw, spec: TableSchema, values: dict, valid: dict, codes: 
                              f"({dupe_index.size} in total)"))
 
 
-def _all_distinct(key_codes: list[np.ndarray], usable: np.ndarray) -> bool:
+def _keys_distinct(key_codes: list[np.ndarray], usable: np.ndarray) -> bool:
     """True when no two usable rows share a key, by counting mixed-radix key numbers (one O(n) pass; the
     3.65 M settlement keys span ~10,000 ids x 365 days). False means: look closer (or a key space too big)."""
     rows = int(usable.sum())

@@ -88,16 +88,13 @@ def call_args(func: object, tables: dict[str, list[list[object]]], client_ids: l
     return args
 
 
-def cold_calls(repeat: int, func: Callable[..., object], make_args: Callable[[], list[object]]) -> float:
-    """The fastest of `repeat` cold calls, each on new cell objects (built outside the timing)."""
-    best = float("inf")
-    for _ in range(repeat):
-        args = make_args()
-        clear_cache()
-        start = time.perf_counter()
-        func(*args)
-        best = min(best, time.perf_counter() - start)
-    return best
+def cold_call(func: Callable[..., object], make_args: Callable[[], list[object]]) -> float:
+    """Seconds of one cold call on new cell objects (built outside the timing)."""
+    args = make_args()
+    clear_cache()
+    start = time.perf_counter()
+    func(*args)
+    return time.perf_counter() - start
 
 
 def clear_cache() -> None:
@@ -174,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         base_name = "projection" if is_projection else "engines"
         udf_s = base_s = float("inf")
         for _ in range(5):
-            udf_s = min(udf_s, cold_calls(1, func, make_call))
+            udf_s = min(udf_s, cold_call(func, make_call))
             base_s = min(base_s, best_of(1, baselines[base_name])[0])
         ratio = udf_s / base_s
         biggest = len(tables["loans"] if is_projection else tables["settlements"]) - 1
