@@ -1,7 +1,5 @@
 """`python -m atlas_xl` is `atlas-xl`."""
 
-import sys
+from atlas_xl.cli import entry
 
-from atlas_xl.cli import main
-
-sys.exit(main())
+entry()

@@ -26,7 +26,7 @@ from atlas_xl.errors import (
     RateError,
     UnsafeInputError,
 )
-from atlas_xl.memory import keep_freed_memory, skip_hugepage_advice
+from atlas_xl.memory import fewer_collections, keep_freed_memory, skip_exit_collections, skip_hugepage_advice
 
 app = typer.Typer(
     help="Atlas Settlement: settlement and payout operations (reserves, payouts, exposure, schedules).",
@@ -103,5 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def entry(argv: list[str] | None = None) -> None:
+    """The `atlas-xl` program (its console script, `python -m atlas_xl`): `main` with the settings for a
+    process that ends when the command does. Tests call `main` itself, in a process that goes on."""
+    fewer_collections()
+    code = main(argv)
+    skip_exit_collections()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

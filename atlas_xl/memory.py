@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import sys
 
 # mallopt(3) parameter numbers from glibc's malloc.h
@@ -60,3 +61,30 @@ def skip_hugepage_advice() -> bool:
     except ImportError:  # a numpy without the switch (it is in 1.20-2.x): nothing to turn off
         return False
     return bool(_set_madvise_hugepage(False))
+
+
+# Python's default is 700: with ~400,000 objects from pandas, pyarrow, SQLAlchemy and openpyxl alive, a
+# 10,000-client run made ~370 young and 3 full collections (0.14 s) that found next to nothing.
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
+def fewer_collections() -> None:
+    """Run the cyclic garbage collector less often in the batch job.
+
+    The job's big data lives in numpy and Arrow buffers, freed by reference counting the moment the last
+    frame lets go; the collector only ever finds the odd cycle, and each of its passes walks the imported
+    libraries' objects. Collecting 14x less often cuts its cost from ~0.14 s to ~0.04 s per 10,000-client run.
+    """
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+
+
+def skip_exit_collections() -> None:
+    """Let the interpreter end without walking every object again.
+
+    At exit CPython runs full collections while it tears the modules down; at 10,000 clients they took
+    ~0.17 s of pure CPU (perf: gc_collect_main) after the last output was written. Frozen objects are left out of
+    every collection; they are still freed by reference counting. Call it only when the process is about
+    to end: frozen cycles are never collected.
+    """
+    gc.freeze()

@@ -45,3 +45,26 @@ def test_the_cli_turns_off_numpys_huge_page_advice() -> None:
              "from numpy._core.multiarray import _set_madvise_hugepage; print(_set_madvise_hugepage(True))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-1] == "False"
+
+
+def test_the_atlas_xl_program_collects_less_often_and_freezes_its_objects_before_exit() -> None:
+    # The console script (pyproject: atlas-xl = atlas_xl.cli:entry) and `python -m atlas_xl` go through
+    # entry(); an atexit hook runs after it, while the interpreter ends, and sees both settings in place.
+    probe = ("import atexit, gc; "
+             "atexit.register(lambda: print(gc.get_threshold()[0], gc.get_freeze_count() > 0)); "
+             "from atlas_xl.cli import entry; entry(['version'])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0.1.0", "10000", "True"]
+
+
+def test_main_alone_leaves_the_collector_as_it_was() -> None:
+    # Tests and embedders call main() in a process that goes on: nothing may stay frozen there.
+    probe = ("import gc; before = gc.get_threshold(); from atlas_xl.cli import main; main(['version']); "
+             "print(gc.get_threshold() == before, gc.get_freeze_count())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0.1.0", "True", "0"]
+
+
+def test_python_dash_m_atlas_xl_runs_the_program() -> None:
+    out = subprocess.run([sys.executable, "-m", "atlas_xl", "version"], capture_output=True, text=True)
+    assert (out.returncode, out.stdout.strip()) == (0, "0.1.0")
