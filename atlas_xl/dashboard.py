@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from atlas_xl import __version__
 from atlas_xl.engine import EngineResult
@@ -45,10 +47,10 @@ def _text(series: pd.Series) -> list[str]:
     return series.astype(object).where(series.notna(), "").astype(str).tolist()
 
 
-def _ints(series: pd.Series) -> list[int | None]:
+def _ints(series: pd.Series) -> list[int | None] | np.ndarray:
     if series.isna().any():  # nullable (e.g. utilisation without a limit): None -> null
         return [None if pd.isna(v) else int(v) for v in series.astype(object)]
-    return series.astype(np.int64).tolist()
+    return series.to_numpy(dtype=np.int64)
 
 
 def _dates(series: pd.Series) -> list[str | None]:
@@ -130,9 +132,9 @@ def reserves_table(result: EngineResult) -> dict[str, object]:
     return out
 
 
-def _offsets(client_index: np.ndarray, n_clients: int) -> list[int]:
+def _offsets(client_index: np.ndarray, n_clients: int) -> np.ndarray:
     """Rows sorted by client: where each client's rows start (length n_clients + 1)."""
-    return np.searchsorted(client_index, np.arange(n_clients + 1)).astype(np.int64).tolist()
+    return np.searchsorted(client_index, np.arange(n_clients + 1)).astype(np.int64)
 
 
 def drilldown(result: EngineResult) -> dict[str, object]:
@@ -144,13 +146,13 @@ def drilldown(result: EngineResult) -> dict[str, object]:
     totals = totals.iloc[order]
     balances = ledger.balances()
     return {
-        "client": ci.tolist(),
-        "sub": pd.Categorical(totals["subaccount"], categories=SUBACCOUNTS).codes.astype(int).tolist(),
-        "mov": pd.Categorical(totals["movement"], categories=MOVEMENTS).codes.astype(int).tolist(),
-        "postings": totals["postings"].astype(np.int64).tolist(),
-        "amount": totals["amount_cents"].astype(np.int64).tolist(),
+        "client": ci.astype(np.int64),
+        "sub": pd.Categorical(totals["subaccount"], categories=SUBACCOUNTS).codes.astype(np.int64),
+        "mov": pd.Categorical(totals["movement"], categories=MOVEMENTS).codes.astype(np.int64),
+        "postings": totals["postings"].to_numpy(dtype=np.int64),
+        "amount": totals["amount_cents"].to_numpy(dtype=np.int64),
         "start": _offsets(ci, grid.n_clients),
-        "balances": {s: balances[f"{s}_cents"].astype(np.int64).tolist() for s in SUBACCOUNTS},
+        "balances": {s: balances[f"{s}_cents"].to_numpy(dtype=np.int64) for s in SUBACCOUNTS},
     }
 
 
@@ -190,10 +192,10 @@ def postings(result: EngineResult, first_day: int) -> dict[str, object]:
     order = np.lexsort((sub, mov, day, client))
     client = client[order]
     return {
-        "day": day[order].astype(np.int64).tolist(),
-        "mov": mov[order].astype(np.int64).tolist(),
-        "sub": sub[order].astype(np.int64).tolist(),
-        "amount": amount[order].astype(np.int64).tolist(),
+        "day": day[order].astype(np.int64),
+        "mov": mov[order].astype(np.int64),
+        "sub": sub[order].astype(np.int64),
+        "amount": amount[order].astype(np.int64),
         "start": _offsets(client, result.grid.n_clients),
     }
 
@@ -235,11 +237,42 @@ def payload(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET) ->
 
 
 def to_script_json(data: object) -> str:
-    """JSON safe inside a <script> element: no `</script>`, no `<!--`, no line separators JS chokes on."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """JSON safe inside a <script> element: no `</script>`, no `<!--`, no line separators JS chokes on.
+
+    The text is what `json.dumps(data, ensure_ascii=False, separators=(",", ":"))` writes with numpy integer
+    arrays as lists, byte for byte; those arrays (the drill-down and posting columns, ~2 million numbers at
+    10,000 clients) are formatted by Arrow's integer-to-text kernel instead of one Python int at a time
+    (~0.01 s instead of ~0.04 s per 434,000 numbers).
+    """
+    if isinstance(data, np.ndarray):
+        return _int_array_json(data)
+    if isinstance(data, dict):
+        return "{" + ",".join(f"{_plain_json(_key(k))}:{to_script_json(v)}" for k, v in data.items()) + "}"
+    return _plain_json(data)
+
+
+def _key(key: object) -> str:
+    if not isinstance(key, str):  # json.dumps would turn 1 and "1" into the same key
+        raise TypeError(f"dashboard data keys are text, not {type(key).__name__} {key!r}")
+    return key
+
+
+def _plain_json(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     for char, escaped in JSON_ESCAPES.items():  # one C-speed replace per character (translate is per-char)
         text = text.replace(char, escaped)
     return text
+
+
+def _int_array_json(values: np.ndarray) -> str:
+    """`[1,-2,3]` for a 1-D integer array (digits, signs and commas need no escaping)."""
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise TypeError(f"dashboard arrays are 1-D integers, not {values.ndim}-D {values.dtype}")
+    if not len(values):
+        return "[]"
+    text = pc.cast(pa.array(values, type=pa.int64()), pa.string())  # uint64 past int64: ArrowInvalid
+    one_list = pa.ListArray.from_arrays(pa.array([0, len(text)], pa.int32()), text)
+    return "[" + pc.binary_join(one_list, ",")[0].as_py() + "]"
 
 
 def _asset(name: str) -> str:

@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,6 +39,48 @@ def ten_day_portfolio():
 
 def script_bodies(html: str) -> list[str]:
     return re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
+
+
+def page_data(result, budget: int = dash.POSTINGS_BUDGET) -> dict:
+    """The data as the page's script reads it: the payload through the inline JSON and back."""
+    return json.loads(dash.to_script_json(dash.payload(result, "test", budget)))
+
+
+def as_lists(value: object) -> object:
+    """The payload with its numpy integer columns as plain lists: what json.dumps is given in the reference."""
+    if isinstance(value, dict):
+        return {k: as_lists(v) for k, v in value.items()}
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def reference_script_json(data: object) -> str:
+    """json.dumps, then the escapes one by one: the encoding to_script_json must reproduce byte for byte."""
+    text = json.dumps(as_lists(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for char, escaped in dash.JSON_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return text
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1)), st.sampled_from([np.int64, np.int32, np.uint8]))
+def test_integer_columns_are_written_exactly_as_json_dumps_writes_them(numbers: list[int], dtype) -> None:
+    info = np.iinfo(dtype)
+    values = np.array([min(max(n, info.min), info.max) for n in numbers], dtype=dtype)
+    data = {"a": values, "b": {"c": values[::-1], "d": ["</script>", None, 1.5]}, "e": values.tolist()}
+    assert dash.to_script_json(data) == reference_script_json(data)
+
+
+def test_the_whole_payload_is_encoded_as_json_dumps_encodes_it() -> None:
+    result = run_engines(hostile_portfolio())
+    data = dash.payload(result, "test")
+    assert isinstance(data["postings"]["amount"], np.ndarray)  # the fast path is taken
+    assert dash.to_script_json(data) == reference_script_json(data)
+
+
+def test_arrays_that_are_not_integer_columns_are_refused() -> None:
+    with pytest.raises(TypeError, match="1-D integers"):
+        dash.to_script_json({"a": np.array([1.5])})
+    with pytest.raises(TypeError, match="keys are text"):
+        dash.to_script_json({1: "one"})
 
 
 @given(st.text())
@@ -88,7 +131,7 @@ def test_content_security_policy_allows_only_the_page_s_own_script_and_style(tmp
 
 def test_kpis_and_tables_carry_the_engine_figures() -> None:
     result = run_engines(ten_day_portfolio())
-    data = dash.payload(result, "test")
+    data = page_data(result)
     assert {k["key"]: k["value"] for k in data["kpis"]} == {k: result.kpis[k] for k in
                                                              {k["key"] for k in data["kpis"]}}
     payouts = data["tables"]["payouts"]["data"]
@@ -122,7 +165,7 @@ def page_postings(data: dict, ci: int) -> list[tuple[str, str, str, int]]:
 
 def test_small_portfolio_lists_every_posting() -> None:
     result = run_engines(ten_day_portfolio())
-    data = dash.payload(result, "test")
+    data = page_data(result)
     assert dash.posting_window(result) == 0
     assert "All postings" in data["meta"]["postings_note"]
     assert page_postings(data, 0) == client_side_postings(result, "C1", 0)
@@ -132,7 +175,7 @@ def test_large_portfolio_keeps_only_the_last_days_and_says_so() -> None:
     result = run_engines(ten_day_portfolio())
     # Per day the client has sale, fee, hold (2 legs), payout (+ release, 2 legs, from day 3): a budget of
     # 20 legs cannot hold 90/60/30/14 days, and falls back to the last 7 of the 10 days (days 3..9).
-    data = dash.payload(result, "test", budget=20)
+    data = page_data(result, budget=20)
     assert dash.posting_window(result, budget=20) == 3
     assert "from 2026-03-05 (the last 7 days)" in data["meta"]["postings_note"]
     assert page_postings(data, 0) == client_side_postings(result, "C1", 3)
@@ -141,7 +184,7 @@ def test_large_portfolio_keeps_only_the_last_days_and_says_so() -> None:
 
 def test_drilldown_totals_explain_every_balance() -> None:
     result = run_engines(hostile_portfolio())
-    drill = dash.payload(result, "test")["drill"]
+    drill = page_data(result)["drill"]
     for ci in range(result.grid.n_clients):
         rows = range(drill["start"][ci], drill["start"][ci + 1])
         for s, sub in enumerate(dash.SUBACCOUNTS):
