@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -73,8 +74,6 @@ def run(
     store: StoreOption = True,
 ) -> None:
     """Load portfolio data, compute every engine and write the operations report (and the HTML dashboard)."""
-    from atlas_xl.report import write_report
-
     settings = load_settings().with_thresholds(warning, breach)
     data_path = data or example_data_dir()
     console = Console(stderr=True, quiet=as_json)
@@ -82,7 +81,7 @@ def run(
     outputs: dict[str, str] = {}
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        task = progress.add_task("Loading and validating data", total=4)
+        task = progress.add_task("Loading and validating data", total=3)
         start = time.perf_counter()
         portfolio = load_stored_portfolio(data_path, db, store)
         timings["load_seconds"] = time.perf_counter() - start
@@ -90,20 +89,16 @@ def run(
         start = time.perf_counter()
         result = run_engines(portfolio, as_of, settings)
         timings["engine_seconds"] = time.perf_counter() - start
-        progress.update(task, advance=1, description="Writing the report workbook")
+        progress.update(task, advance=1, description="Writing the report workbook and the HTML dashboard")
         start = time.perf_counter()
         out_dir = safe_output_dir(out)  # created only once there is something correct to write
         report_path = out_dir / f"atlas-report-{result.as_of.isoformat()}.xlsx"
-        write_report(result, report_path, str(data_path))
+        page = write_outputs(result, report_path, out_dir / "dashboard.html" if dashboard else None,
+                             str(data_path), timings)
         outputs["Report"] = str(report_path)
-        timings["report_seconds"] = time.perf_counter() - start
-        progress.update(task, advance=1, description="Writing the HTML dashboard")
-        if dashboard:
-            start = time.perf_counter()
-            html = write_html_dashboard(result, out_dir / "dashboard.html", str(data_path))
-            if html is not None:
-                outputs["Dashboard"] = str(html)
-            timings["dashboard_seconds"] = time.perf_counter() - start
+        if page is not None:
+            outputs["Dashboard"] = str(page)
+        timings["outputs_seconds"] = time.perf_counter() - start
         progress.update(task, advance=1)
     if as_json:
         payload = {**result.kpis, "outputs": outputs, "timings": {k: round(v, 3) for k, v in timings.items()}}
@@ -112,10 +107,35 @@ def run(
         Console().print(summary_table(result, outputs))
 
 
-def write_html_dashboard(result: EngineResult, path: Path, source: str) -> Path | None:
-    """The HTML dashboard (issue: operational dashboard); None until that writer exists."""
-    try:
-        from atlas_xl.dashboard import write_dashboard
-    except ImportError:
+def write_outputs(result: EngineResult, report_path: Path, page_path: Path | None, source: str,
+                  timings: dict[str, float]) -> Path | None:
+    """The report workbook, and the dashboard page when `page_path` is given; the page is rendered on a
+    second thread while the report is written (both spend much of their time in Arrow kernels and zlib,
+    which release the GIL: 0.27 s of the page's 0.28 s hidden at 10,000 clients).
+
+    The page file is written only after the report, as when one followed the other: a report that fails
+    leaves no new dashboard beside the old report. Both only read `result`; the one thing they share that
+    is computed on first use, the ledger's drill-down, is computed here first.
+    """
+    from atlas_xl.dashboard import check_page_path, render, save_page
+    from atlas_xl.report import write_report
+
+    if page_path is None:
+        start = time.perf_counter()
+        write_report(result, report_path, source)
+        timings["report_seconds"] = time.perf_counter() - start
         return None
-    return write_dashboard(result, path, source)
+    check_page_path(page_path)
+    result.ledger.drilldown()
+
+    def timed_render() -> tuple[str, float]:
+        start = time.perf_counter()
+        return render(result, source), time.perf_counter() - start
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-dashboard") as pool:
+        page = pool.submit(timed_render)
+        start = time.perf_counter()
+        write_report(result, report_path, source)
+        timings["report_seconds"] = time.perf_counter() - start
+        html, timings["dashboard_seconds"] = page.result()
+    return save_page(html, page_path)

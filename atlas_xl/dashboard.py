@@ -298,10 +298,19 @@ def render(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET) -> 
 
 def write_dashboard(result: EngineResult, path: Path, source: str) -> Path:
     """Write the dashboard to `path` atomically (temporary file beside it, then rename)."""
-    path = Path(path)
-    if path.is_dir():
+    check_page_path(path)
+    return save_page(render(result, source), path)
+
+
+def check_page_path(path: Path) -> None:
+    if Path(path).is_dir():
         raise ArgumentError(f"--out {str(path)!r} is a folder; expected a file name such as dashboard.html")
-    html = render(result, source)
+
+
+def save_page(html: str, path: Path) -> Path:
+    """Write a rendered page to `path` atomically (temporary file beside it, then rename)."""
+    path = Path(path)
+    check_page_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -114,3 +114,60 @@ def test_bad_input_exits_2_with_a_located_message_and_writes_nothing(tmp_path, e
 def test_bad_as_of_date_is_a_clear_error(tmp_path, example_data_dir, capsys):
     assert main(["run", "--data", str(example_data_dir), "--as-of", "2026-13-01", "--out", str(tmp_path)]) == 2
     assert "2026-13-01" in capsys.readouterr().err
+
+
+def test_report_and_page_written_side_by_side_equal_each_writer_run_alone(tmp_path: Path, example_data_dir) -> None:
+    # `run` renders the dashboard page on a second thread while it writes the report; both must come out as
+    # each writer makes them on its own (only the creation time in docProps/core.xml and the page's
+    # "generated" minute may differ).
+    import zipfile
+
+    from atlas_xl import dashboard as dash
+    from atlas_xl.report import write_report
+
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path / "run"), "--no-store"]) == 0
+    (report,) = (tmp_path / "run").glob("atlas-report-*.xlsx")
+    result = run_engines(load_portfolio(example_data_dir))
+    alone = write_report(result, tmp_path / "alone.xlsx", str(example_data_dir))
+    with zipfile.ZipFile(report) as together, zipfile.ZipFile(alone) as single:
+        names = sorted(set(together.namelist()) - {"docProps/core.xml"})
+        assert names == sorted(set(single.namelist()) - {"docProps/core.xml"})
+        assert len(names) > 20
+        for name in names:
+            assert together.read(name) == single.read(name), name
+
+    def page_data(html: str) -> dict:
+        data = json.loads(html.split('<script type="application/json" id="data">', 1)[1].split("</script>", 1)[0])
+        data["meta"].pop("generated")
+        return data
+
+    page = (tmp_path / "run" / "dashboard.html").read_text(encoding="utf-8")
+    expected = page_data(dash.render(result, str(example_data_dir)))
+    assert page_data(page) == expected
+    assert len(expected["postings"]["amount"]) > 100
+
+
+def test_a_dashboard_path_that_is_a_folder_stops_the_run_before_any_output(tmp_path: Path, example_data_dir,
+                                                                           capsys) -> None:
+    (tmp_path / "dashboard.html").mkdir()
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path), "--no-store"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert not list(tmp_path.glob("atlas-report-*.xlsx"))
+
+
+def test_a_failed_report_leaves_the_previous_dashboard_untouched(tmp_path: Path, example_data_dir, monkeypatch,
+                                                                 capsys) -> None:
+    # The page is rendered while the report is written, but saved only once the report is in place.
+    from atlas_xl import report
+    from atlas_xl.errors import ArgumentError
+
+    (tmp_path / "dashboard.html").write_text("yesterday's page")
+
+    def failing_report(*args, **kwargs):
+        raise ArgumentError("the report cannot be written here")
+
+    monkeypatch.setattr(report, "write_report", failing_report)
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path), "--no-store"]) == 2
+    assert "the report cannot be written here" in capsys.readouterr().err
+    assert (tmp_path / "dashboard.html").read_text() == "yesterday's page"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dashboard.html"]
