@@ -357,3 +357,29 @@ def test_table_sheets_are_zipped_as_zipfile_write_zips_a_file(tmp_path: Path) ->
                     for i in archive.infolist()]
 
     assert members(fast) == members(slow)
+
+
+def test_table_sheets_are_deflated_by_isal_and_read_back_by_zlib(tmp_path: Path, hostile_result, monkeypatch) -> None:
+    # Each table sheet gets ISA-L's compressor (report._deflate_with_isal); zipfile reads it back with zlib,
+    # checking every member's CRC, and the cells are those the zlib-deflated report holds.
+    made: list[int] = []
+    real = report.isal_zlib.compressobj
+
+    def counting(*args):
+        made.append(args[0])  # the level
+        return real(*args)
+
+    monkeypatch.setattr(report.isal_zlib, "compressobj", counting)
+    fast = report.write_report(hostile_result, tmp_path / "isal.xlsx", "test data")
+    monkeypatch.setattr(report, "_deflate_with_isal", lambda member_file: None)  # zipfile's own zlib
+    plain = report.write_report(hostile_result, tmp_path / "zlib.xlsx", "test data")
+    with zipfile.ZipFile(fast) as isal_zip, zipfile.ZipFile(plain) as zlib_zip:
+        assert isal_zip.testzip() is None
+        sheets = [n for n in isal_zip.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert sheets == [n for n in zlib_zip.namelist() if n.startswith("xl/worksheets/sheet")]
+        # the 10 table sheets (Payouts .. Exceptions); Dashboard and Chart data are written by openpyxl itself
+        assert len(made) == 10 and set(made) == {report.SHEET_DEFLATE_LEVEL}
+        for name in sheets:
+            assert isal_zip.read(name) == zlib_zip.read(name), name
+            assert isal_zip.getinfo(name).compress_type == zipfile.ZIP_DEFLATED
+    assert_same_dump(dump_workbook(fast), dump_workbook(plain))
