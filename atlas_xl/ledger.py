@@ -12,9 +12,9 @@ never has to exist as tens of millions of Python objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -81,12 +81,19 @@ class Ledger:
             frame[f"{account.value}_cents"] = totals[account]
         return frame
 
+    # the report and the dashboard page both show the drill-down, on two threads in `atlas-xl run`: whichever
+    # asks first computes it (0.14 s at 10,000 clients), the other waits for it and takes the same frame
+    _drilldown_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    _drilldown_cache: list[pd.DataFrame] = field(default_factory=list, init=False, repr=False, compare=False)
+
     def drilldown(self) -> pd.DataFrame:
         """Per client, subaccount and movement: the total and count of postings that explain each balance."""
-        return self._drilldown.copy()  # the report and the dashboard both show it: computed once
+        with self._drilldown_lock:
+            if not self._drilldown_cache:
+                self._drilldown_cache.append(self._compute_drilldown())
+        return self._drilldown_cache[0].copy()
 
-    @cached_property
-    def _drilldown(self) -> pd.DataFrame:
+    def _compute_drilldown(self) -> pd.DataFrame:
         frames = []
         for movement, matrix in self.amounts.items():
             total = matrix.sum(axis=1)

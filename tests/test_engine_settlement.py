@@ -174,3 +174,36 @@ def test_a_balance_wholly_withheld_is_repaid_but_not_transferred():
     # as-of 04-01: balance 100.00, withheld 100.00, payable 0.00 -> not in the run, but repaid
     assert row["reasons"] == "NOTHING_TO_PAY" and row["amount_cents"] == 0 and row["withheld_cents"] == 100_00
     assert result.balances.iloc[0]["factoring_cents"] == -1_000_00 + 300_00
+
+
+def test_the_drilldown_is_computed_once_when_two_threads_ask_together(monkeypatch):
+    # `atlas-xl run` writes the report and renders the dashboard page at the same time; both show the
+    # drill-down. The second caller waits for the first one's frame instead of computing it again, and each
+    # gets its own copy (a caller changing its frame cannot change the other's).
+    import threading
+    import time
+
+    from atlas_xl.ledger import Ledger
+
+    result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
+    calls: list[str] = []
+    compute = Ledger._compute_drilldown
+
+    def slow_compute(self):
+        calls.append(threading.current_thread().name)
+        time.sleep(0.2)  # long enough for the other thread to arrive while this one computes
+        return compute(self)
+
+    monkeypatch.setattr(Ledger, "_compute_drilldown", slow_compute)
+    frames: dict[str, pd.DataFrame] = {}
+    threads = [threading.Thread(target=lambda n=n: frames.__setitem__(n, result.ledger.drilldown()), name=n)
+               for n in ("report", "page")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(frames["report"], frames["page"])
+    assert frames["report"] is not frames["page"]
+    frames["report"].loc[0, "amount_cents"] = -1
+    assert result.ledger.drilldown().loc[0, "amount_cents"] != -1
