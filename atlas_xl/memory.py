@@ -1,4 +1,4 @@
-"""Process memory settings for the headless job (`atlas-xl`), not for the engines.
+"""Process settings for the headless job (`atlas-xl`): how it takes memory, and how often it collects garbage.
 
 A daily run at 10,000 clients touches ~1.7 GiB of fresh memory, and how the process gets it from the kernel
 costs more than some of the computing. Measured on the benchmark machine, 5 fresh runs each (whole run /
