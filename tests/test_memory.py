@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from atlas_xl import __version__
+
 PROBE = """
 import resource, sys
 import numpy as np
@@ -54,7 +56,7 @@ def test_the_atlas_xl_program_collects_less_often_and_freezes_its_objects_before
              "atexit.register(lambda: print(gc.get_threshold()[0], gc.get_freeze_count() > 0)); "
              "from atlas_xl.cli import entry; entry(['version'])")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["0.1.0", "10000", "True"]
+    assert out.stdout.split() == [__version__, "10000", "True"]
 
 
 def test_main_alone_leaves_the_collector_as_it_was() -> None:
@@ -62,9 +64,9 @@ def test_main_alone_leaves_the_collector_as_it_was() -> None:
     probe = ("import gc; before = gc.get_threshold(); from atlas_xl.cli import main; main(['version']); "
              "print(gc.get_threshold() == before, gc.get_freeze_count())")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["0.1.0", "True", "0"]
+    assert out.stdout.split() == [__version__, "True", "0"]
 
 
 def test_python_dash_m_atlas_xl_runs_the_program() -> None:
     out = subprocess.run([sys.executable, "-m", "atlas_xl", "version"], capture_output=True, text=True)
-    assert (out.returncode, out.stdout.strip()) == (0, "0.1.0")
+    assert (out.returncode, out.stdout.strip()) == (0, __version__)
