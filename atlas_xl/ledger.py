@@ -62,6 +62,11 @@ CLIENT_SUBACCOUNTS = (
 )
 
 
+# One lock for every ledger (a lock in the record would make it impossible to pickle or deep-copy); it is
+# held only while a drill-down is first computed.
+_DRILLDOWN_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class Ledger:
     grid: DayGrid
@@ -83,12 +88,11 @@ class Ledger:
 
     # the report and the dashboard page both show the drill-down, on two threads in `atlas-xl run`: whichever
     # asks first computes it (0.14 s at 10,000 clients), the other waits for it and takes the same frame
-    _drilldown_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     _drilldown_cache: list[pd.DataFrame] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def drilldown(self) -> pd.DataFrame:
         """Per client, subaccount and movement: the total and count of postings that explain each balance."""
-        with self._drilldown_lock:
+        with _DRILLDOWN_LOCK:
             if not self._drilldown_cache:
                 self._drilldown_cache.append(self._compute_drilldown())
         return self._drilldown_cache[0].copy()

@@ -327,12 +327,14 @@ class _ReportZip(zipfile.ZipFile):
         member._compresslevel = self.compresslevel if compresslevel is None else compresslevel
         member.file_size = rows.size  # the whole sheet's size, for ZipFile's choice of zip64 headers
         with self.open(member, "w") as out:
-            _deflate_with_isal(out)
+            if member.compress_type == zipfile.ZIP_DEFLATED:
+                _deflate_with_isal(out)
             rows.copy_to(out)
 
 
 def _deflate_with_isal(member_file: object) -> None:
-    """Give a zip member being written (zipfile's `_ZipWriteFile`, nothing written yet) ISA-L's compressor.
+    """Give a deflated zip member being written (zipfile's `_ZipWriteFile`, nothing written yet) ISA-L's
+    compressor at SHEET_DEFLATE_LEVEL (ISA-L's levels are 0-3, not zlib's 1-9).
 
     zipfile has no public hook for the compressor; `_compressor` is its name for it in Python 3.8-3.14 and the
     object only needs `compress` and `flush`, which isal_zlib's has as zlib's does. Without that attribute

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -211,3 +212,10 @@ def test_out_naming_a_folder_is_refused(tmp_path: Path) -> None:
 def test_run_writes_the_dashboard_beside_the_report(tmp_path: Path, example_data_dir: Path) -> None:
     assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path), "--json"]) == 0
     assert (tmp_path / "dashboard.html").stat().st_size > 10_000
+
+
+def test_an_infinite_figure_is_refused_not_wrapped_into_a_number() -> None:
+    # a float column reaching the page must hold whole numbers; an infinity is an error, never -2**63
+    assert dash._ints(pd.Series([1.0, 2.0])).tolist() == [1, 2]
+    with pytest.raises(ValueError):
+        dash._ints(pd.Series([1.0, np.inf]))

@@ -207,3 +207,16 @@ def test_the_drilldown_is_computed_once_when_two_threads_ask_together(monkeypatc
     assert frames["report"] is not frames["page"]
     frames["report"].loc[0, "amount_cents"] = -1
     assert result.ledger.drilldown().loc[0, "amount_cents"] != -1
+
+
+def test_results_still_pickle_and_deep_copy():
+    # the drill-down's lock is the module's, not the record's: a result can be pickled (e.g. to hand it to
+    # another process) and deep-copied, its drill-down cache with it
+    import copy
+    import pickle
+
+    result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
+    expected = result.ledger.drilldown()
+    for clone in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
+        pd.testing.assert_frame_equal(clone.ledger.drilldown(), expected)
+        pd.testing.assert_frame_equal(clone.payouts, result.payouts)

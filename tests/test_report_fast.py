@@ -383,3 +383,20 @@ def test_table_sheets_are_deflated_by_isal_and_read_back_by_zlib(tmp_path: Path,
             assert isal_zip.read(name) == zlib_zip.read(name), name
             assert isal_zip.getinfo(name).compress_type == zipfile.ZIP_DEFLATED
     assert_same_dump(dump_workbook(fast), dump_workbook(plain))
+
+
+def test_a_sheet_member_not_deflated_keeps_zipfiles_own_compressor(tmp_path: Path, monkeypatch) -> None:
+    # ISA-L writes raw deflate only: a member of another compression type must not get its compressor
+    deflated = dump_workbook(write_edge_tables(tmp_path / "deflated.xlsx"))
+    init = report._ReportZip.__init__
+
+    def bzip2_zip(self, path, sheets):
+        init(self, path, sheets)
+        self.compression = zipfile.ZIP_BZIP2
+
+    monkeypatch.setattr(report._ReportZip, "__init__", bzip2_zip)
+    path = write_edge_tables(tmp_path / "bzip2.xlsx")
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        assert archive.getinfo("xl/worksheets/sheet1.xml").compress_type == zipfile.ZIP_BZIP2
+    assert_same_dump(dump_workbook(path), deflated)
