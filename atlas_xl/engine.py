@@ -83,6 +83,11 @@ def as_of_date(portfolio: Portfolio, as_of: dt.date | str | None) -> dt.date:
         as_of = as_of.date()
     if not FIRST_DAY <= as_of <= LAST_DAY:
         raise DateError(f"as-of date {as_of.isoformat()} is out of range; expected a date {DATE_RANGE}")
+    if not portfolio.settlements.empty and as_of < (first := portfolio.first_date.date()):
+        # the opening balances stand on the first data day: an earlier as-of date would show (and a payout
+        # run pay) them on a day the data does not cover, and a later run would pay them again
+        raise DateError(f"as-of date {as_of.isoformat()} is before the first settlement date in the data "
+                        f"({first.isoformat()}); expected {first.isoformat()} or later")
     return as_of
 
 

@@ -121,3 +121,8 @@ class Portfolio:
     def last_date(self) -> pd.Timestamp:
         """The as-of date by default: the last value date in the settlements."""
         return pd.Timestamp(self.settlements["value_date"].max())
+
+    @property
+    def first_date(self) -> pd.Timestamp:
+        """The first value date in the settlements: the day the opening balances stand on."""
+        return pd.Timestamp(self.settlements["value_date"].min())

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from atlas_xl.errors import DateError
 from atlas_xl.grid import DayGrid
 from atlas_xl.iban import iban_problems
 from atlas_xl.model import BlockReason, ClientStatus, KycStatus, Portfolio
@@ -164,7 +165,18 @@ def decide(
 def compute_payouts(
     portfolio: Portfolio, payout_date: dt.date, settings: Settings | None = None
 ) -> pd.DataFrame:
-    """The payout of every client on `payout_date` (one row per client; see `decide` for the columns)."""
+    """The payout of every client on `payout_date` (one row per client; see `decide` for the columns).
+
+    The payout date must be a day the settlements cover: a run for a later day would pay without that day's
+    settlements, and as later runs take the day as paid by the rules, they would never be paid.
+    """
     from atlas_xl.engine import run_engines  # the engine composes reserves, exposure and payouts
 
+    if portfolio.settlements.empty:
+        raise DateError("the settlements table is empty: there is nothing to pay out; load the settlements first")
+    last = portfolio.last_date.date()
+    if payout_date > last:
+        raise DateError(f"payout date {payout_date.isoformat()} is after the last settlement date in the data "
+                        f"({last.isoformat()}): that day's settlements are not loaded yet; load them, or "
+                        f"choose {last.isoformat()} or earlier")
     return run_engines(portfolio, payout_date, settings).payouts

@@ -148,7 +148,7 @@ def random_portfolios(draw: st.DrawFn) -> tuple[Portfolio, dt.date]:
     start = draw(st.sampled_from([dt.date(2025, 12, 18), dt.date(2026, 3, 25), dt.date(2026, 4, 28)]))
     start += dt.timedelta(days=draw(st.integers(0, 6)))
     n_days = draw(st.integers(1, 40))
-    clients, settlements, reserves, loans = [], [], [], []
+    clients, settlements, reserves, loans, firsts = [], [], [], [], []
     for c in range(draw(st.integers(1, 4))):
         cid = f"C{c}"
         clients.append(client(
@@ -163,6 +163,7 @@ def random_portfolios(draw: st.DrawFn) -> tuple[Portfolio, dt.date]:
             opening_balance_cents=draw(st.integers(-3_000_00, 3_000_00)),
         ))
         first = draw(st.integers(0, n_days - 1))
+        firsts.append(first)
         for i in range(first, n_days):
             if draw(st.booleans()) or i == first:
                 settlements += daily_sales(cid, start + dt.timedelta(days=i), 1, draw(money),
@@ -185,7 +186,8 @@ def random_portfolios(draw: st.DrawFn) -> tuple[Portfolio, dt.date]:
                               method=draw(st.sampled_from(["annuity", "linear", "bullet"])),
                               frequency=draw(st.sampled_from(["monthly", "weekly"])),
                               day_count=draw(st.sampled_from(["30/360", "ACT/360", "ACT/365F"]))))
-    as_of = start + dt.timedelta(days=draw(st.integers(0, n_days + 3)))
+    # from the first data day on (an earlier as-of date is refused: the opening balances stand on that day)
+    as_of = start + dt.timedelta(days=draw(st.integers(min(firsts), n_days + 3)))
     return portfolio(clients, settlements, reserves, loans), as_of
 
 

@@ -3,6 +3,7 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -148,3 +149,28 @@ def test_unknown_run_and_path_like_run_ids(cli_db: str, capsys: pytest.CaptureFi
                         "--user", "fiona")
     assert code == 2 and "is not a payout run id" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_payout_date_outside_the_settlement_data_is_refused(cli_db: str, example_data_dir: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # Before the first data day the opening balances would be paid, and paid again by a later run; after the
+    # last one the day's settlements are not loaded yet and would never be paid. Nothing is proposed.
+    from atlas_xl.loader import load_portfolio
+
+    portfolio = load_portfolio(example_data_dir)
+    first, last = portfolio.first_date.date(), portfolio.last_date.date()
+    db = ("--db", cli_db)
+    before = (first - dt.timedelta(days=1)).isoformat()
+    code, _, err = _run(capsys, "payouts", "propose", "--data", str(example_data_dir), "--date", before, *db,
+                        "--user", "otto")
+    assert code == 2 and f"is before the first settlement date in the data ({first.isoformat()})" in err
+    after = (last + dt.timedelta(days=1)).isoformat()
+    code, _, err = _run(capsys, "payouts", "propose", "--data", str(example_data_dir), "--date", after, *db,
+                        "--user", "otto")
+    assert code == 2 and f"after the last settlement date in the data ({last.isoformat()})" in err
+    assert "Traceback" not in err
+    assert _json(capsys, "payouts", "list", *db, "--user", "otto")["runs"] == []
+    code, _, err = _run(capsys, "run", "--data", str(example_data_dir), "--as-of", before, "--no-store",
+                        "--out", str(tmp_path / "never"))
+    assert code == 2 and "before the first settlement date" in err
+    assert not (tmp_path / "never").exists()
