@@ -1,7 +1,8 @@
 """`atlas-xl`: the headless front. Every command prints AtlasErrors as readable text, never a traceback.
 
 Exit status: 0 ok; 1 refused by a business rule (workflow, SEPA); 2 bad input or arguments;
-3 permission denied; 70 an internal error (reported in one line, details with ATLAS_DEBUG=1).
+3 permission denied; 73 an output that cannot be written (folder, permission, disk full);
+70 an internal error (reported in one line, details with ATLAS_DEBUG=1).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from atlas_xl.errors import (
     ConfigError,
     DateError,
     LoadError,
+    OutputError,
     PermissionDenied,
     RateError,
     UnsafeInputError,
 )
 from atlas_xl.memory import fewer_collections, keep_freed_memory, skip_exit_collections, skip_hugepage_advice
+from atlas_xl.paths import describe_os_error
 
 app = typer.Typer(
     help="Atlas Settlement: settlement and payout operations (reserves, payouts, exposure, schedules).",
@@ -47,9 +50,14 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 err_console = Console(stderr=True)
 
 
+EXIT_CANT_CREATE = 73  # sysexits.h EX_CANTCREAT, as 70 is its EX_SOFTWARE
+
+
 def exit_code_for(error: AtlasError) -> int:
     if isinstance(error, PermissionDenied):
         return 3
+    if isinstance(error, OutputError):
+        return EXIT_CANT_CREATE
     if isinstance(error, LoadError | ArgumentError | AmountError | RateError | DateError | UnsafeInputError
                   | ConfigError):
         return 2
@@ -84,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     except AtlasError as error:
         err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
         return exit_code_for(error)
+    except OSError as error:  # an output the system would not let us write (a read error is a LoadError)
+        err_console.print(f"[bold red]error:[/] cannot write the output: {describe_os_error(error)}", markup=True,
+                          highlight=False, soft_wrap=True)
+        return EXIT_CANT_CREATE
     except typer.Exit as done:
         return done.exit_code
     except typer.Abort:
@@ -107,9 +119,21 @@ def entry(argv: list[str] | None = None) -> None:
     """The `atlas-xl` program (its console script, `python -m atlas_xl`): `main` with the settings for a
     process that ends when the command does. Tests call `main` itself, in a process that goes on."""
     fewer_collections()
+    sys.unraisablehook = _one_line_unraisable
     code = main(argv)
     skip_exit_collections()
     sys.exit(code)
+
+
+def _one_line_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """An error Python can only ignore (a file object closed by the garbage collector on a full disk) is one
+    line on stderr, not the interpreter's traceback; the command's own error has already been reported."""
+    if os.environ.get("ATLAS_DEBUG"):
+        sys.__unraisablehook__(unraisable)
+        return
+    error = unraisable.exc_value
+    err_console.print(f"note: ignored while cleaning up: {type(error).__name__}: {error}", markup=False,
+                      highlight=False)
 
 
 if __name__ == "__main__":

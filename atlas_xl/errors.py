@@ -46,6 +46,10 @@ class SepaError(AtlasError):
     """A payment that cannot go into a SEPA credit transfer file."""
 
 
+class OutputError(AtlasError):
+    """An output file or folder that cannot be written (path, permission, disk full)."""
+
+
 class UnsafeInputError(AtlasError):
     """An input file that is refused before parsing (entity expansion, zip bomb, path escape)."""
 

@@ -31,8 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from atlas_xl import audit
-from atlas_xl.errors import ArgumentError, AtlasError, DateError, PermissionDenied, WorkflowError
+from atlas_xl.errors import ArgumentError, AtlasError, DateError, OutputError, PermissionDenied, WorkflowError
 from atlas_xl.money import format_eur
+from atlas_xl.paths import describe_os_error
 from atlas_xl.permissions import Action, Role, parse_role, require
 from atlas_xl.settings import Settings, load_settings
 from atlas_xl.store import (
@@ -670,7 +671,13 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
     _crash_point("after_commit")
     with store.transaction() as session:
         run = _get_run(session, run_id)
-        reviewer = _write_reviewer(session, run, folder)
+        try:
+            reviewer = _write_reviewer(session, run, folder)
+        except OSError as error:  # paid and recorded: say so, and how to get the list
+            raise OutputError(
+                f"run R{run_id} is executed and its payment file {str(final)!r} is written, but the reviewer "
+                f"list could not be written: {describe_os_error(error)}; run the same execute command again "
+                f"to write it (nothing is paid twice)") from None
         return ExecutionResult(_summary(session, run), final, sha, reviewer, already_executed=False)
 
 

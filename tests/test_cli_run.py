@@ -171,3 +171,33 @@ def test_a_failed_report_leaves_the_previous_dashboard_untouched(tmp_path: Path,
     assert "the report cannot be written here" in capsys.readouterr().err
     assert (tmp_path / "dashboard.html").read_text() == "yesterday's page"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dashboard.html"]
+
+
+def test_outputs_the_system_refuses_are_exit_73_with_the_reason(tmp_path: Path, example_data_dir, capsys) -> None:
+    # an --out below a file, a report name taken by a folder, a dashboard below a file: one line naming the
+    # path and the system's reason, exit 73 (sysexits' "cannot create output"), no traceback, no temp file
+    (tmp_path / "afile").write_text("x")
+    data = ["--data", str(example_data_dir), "--no-store"]
+    assert main(["run", *data, "--out", str(tmp_path / "afile" / "sub")]) == 73
+    err = capsys.readouterr().err
+    assert "cannot create the output folder" in err and "Not a directory" in err and "Traceback" not in err
+    taken = tmp_path / "taken"
+    report_name = f"atlas-report-{load_portfolio(example_data_dir).last_date.date().isoformat()}.xlsx"
+    (taken / report_name).mkdir(parents=True)
+    assert main(["run", *data, "--out", str(taken), "--no-dashboard"]) == 73
+    err = capsys.readouterr().err
+    assert "cannot write the output: Is a directory" in err
+    assert sorted(p.name for p in taken.iterdir()) == [report_name]
+    assert main(["dashboard", "--data", str(example_data_dir), "--out", str(tmp_path / "afile" / "d.html")]) == 73
+    assert "cannot write the output" in capsys.readouterr().err
+
+
+def test_an_error_python_can_only_ignore_is_one_line_not_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys; from atlas_xl import cli; sys.unraisablehook = cli._one_line_unraisable\n"
+             "class Spool:\n    def __del__(self):\n        raise OSError(28, 'No space left on device')\n"
+             "s = Spool(); del s")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stderr.strip() == "note: ignored while cleaning up: OSError: [Errno 28] No space left on device"

@@ -174,3 +174,35 @@ def test_a_payout_date_outside_the_settlement_data_is_refused(cli_db: str, examp
                         "--out", str(tmp_path / "never"))
     assert code == 2 and "before the first settlement date" in err
     assert not (tmp_path / "never").exists()
+
+
+def test_a_reviewer_list_the_disk_refuses_says_the_run_is_paid_and_how_to_get_the_list(
+        cli_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, example_data_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The payment file is written and the run recorded as executed; then the disk is full for the reviewer
+    # list. The user learns that the run is paid (not an internal error) and that executing again writes it.
+    import errno
+
+    from atlas_xl import workflow
+
+    db = ["--db", cli_db]
+    proposed = _json(capsys, "payouts", "propose", "--data", str(example_data_dir), *db, "--user", "otto")
+    ref = proposed["ref"]
+    for approver in ("fiona", "felix")[: proposed["approvals_required"]]:
+        _json(capsys, "payouts", "approve", ref, *db, "--user", approver)
+    write_reviewer = workflow._write_reviewer
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "bank" / "x.xlsx"))
+
+    monkeypatch.setattr(workflow, "_write_reviewer", disk_full)
+    out = tmp_path / "bank"
+    code, _, err = _run(capsys, "payouts", "execute", ref, "--out", str(out), *db, "--user", "fiona")
+    assert code == 73 and "Traceback" not in err
+    assert f"run {ref} is executed and its payment file" in err and "No space left on device" in err
+    assert "run the same execute command again" in err
+    assert _json(capsys, "payouts", "show", ref, *db, "--user", "rita")["status"] == "executed"
+    monkeypatch.setattr(workflow, "_write_reviewer", write_reviewer)
+    again = _json(capsys, "payouts", "execute", ref, "--out", str(out), *db, "--user", "fiona")
+    assert again["already_executed"] is True
+    assert "Transfers" in load_workbook(again["reviewer_path"], read_only=True).sheetnames
