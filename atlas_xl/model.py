@@ -98,6 +98,9 @@ def supported_days(days: np.ndarray | np.datetime64) -> np.ndarray | np.bool_:
     """Whether each day (datetime64 of any unit, at midnight) lies in FIRST_DAY .. LAST_DAY."""
     return (days >= np.datetime64(FIRST_DAY, "D")) & (days <= np.datetime64(LAST_DAY, "D"))
 
+# An amount in the data has at most 10 digits before the point (the loader's shape): cents x ppm products
+# stay inside int64 (see money.apply_rate), and a stored override may be no larger.
+MAX_AMOUNT_CENTS = 10**12 - 1
 MAX_PRINCIPAL_CENTS = 100_000_000_000  # 1 bn EUR a loan: cents x 1e6 ppm x 31 days x 2 < 2**63 in the schedules
 
 

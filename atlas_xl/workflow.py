@@ -850,9 +850,13 @@ def _check_client_id(client_id: str) -> str:
 
 def change_credit_limit(store: Store, user: str | None, client_id: str, credit_limit_cents: int) -> dict[str, Any]:
     """Set a client's credit limit (integer cents >= 0), replacing the limit in the data from now on."""
+    from atlas_xl.model import MAX_AMOUNT_CENTS
+
     client_id = _check_client_id(client_id)
-    if isinstance(credit_limit_cents, bool) or not isinstance(credit_limit_cents, int) or credit_limit_cents < 0:
-        raise ArgumentError(f"credit limit {credit_limit_cents!r} is not valid; expected integer cents >= 0")
+    if (isinstance(credit_limit_cents, bool) or not isinstance(credit_limit_cents, int)
+            or not 0 <= credit_limit_cents <= MAX_AMOUNT_CENTS):
+        raise ArgumentError(f"credit limit {credit_limit_cents!r} cents is not valid; expected integer cents "
+                            f"0 to {MAX_AMOUNT_CENTS} ({format_eur(MAX_AMOUNT_CENTS)}), as in the data")
 
     def work(session: Session) -> dict[str, Any]:
         actor = _authorise(session, user, Action.CHANGE_CREDIT_LIMIT)
@@ -874,6 +878,19 @@ def change_credit_limit(store: Store, user: str | None, client_id: str, credit_l
 
 RESERVE_TERM_FIELDS = ("rate_ppm", "hold_days", "hold_basis", "cap_cents", "fixed_amount_cents",
                        "min_balance_cents")
+
+
+def _term_maxima() -> dict[str, int]:
+    """The largest value of each numeric reserve term: the loader's limits for the same column."""
+    from atlas_xl.model import MAX_AMOUNT_CENTS
+    from atlas_xl.schemas import SCHEMAS
+
+    hold_days = next(c for c in SCHEMAS["reserve_terms"].columns if c.name == "hold_days").max_value
+    return {"rate_ppm": 1_000_000, "hold_days": int(hold_days), "cap_cents": MAX_AMOUNT_CENTS,
+            "fixed_amount_cents": MAX_AMOUNT_CENTS, "min_balance_cents": MAX_AMOUNT_CENTS}
+
+
+TERM_MAXIMUM = _term_maxima()
 
 
 def change_reserve_terms(store: Store, user: str | None, client_id: str, reserve: str,
@@ -900,10 +917,10 @@ def change_reserve_terms(store: Store, user: str | None, client_id: str, reserve
                 raise ArgumentError(f"hold_basis {value!r} is not valid; expected calendar or banking")
             continue
         low = -1 if name == "cap_cents" else 0
-        high = 1_000_000 if name == "rate_ppm" else None
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-            raise ArgumentError(f"{name} {value!r} is not valid; expected an integer >= {low}"
-                                + (f" and <= {high}" if high else ""))
+        high = TERM_MAXIMUM[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ArgumentError(f"{name} {value!r} is not valid; expected an integer from {low} to {high}, "
+                                f"as in the data")
     if not any(v is not None for v in terms.values()):
         raise ArgumentError("no reserve term given; expected at least one of " + ", ".join(RESERVE_TERM_FIELDS))
 

@@ -62,3 +62,21 @@ def test_reserve_terms_change_is_audited_and_risk_may_not_change(store_url, caps
 def test_a_bad_amount_is_a_clear_error(store_url, capsys):
     assert main(["credit", "limit", "C00001", "12.345", "--user", "cora"]) == 2
     assert "more than 2 decimals" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    # 100 quintillion euros: SQLite's INTEGER overflowed (exit 70) before the check
+    (["limit", "C00001", "99999999999999999999"], "expected integer cents 0 to 999999999999"),
+    (["limit", "C00001", "10000000000.00"], "expected integer cents 0 to 999999999999"),  # 1 cent over the data's
+    # ~274 million years of holds: accepted before, and every later run then needed 5 TiB (MemoryError)
+    (["reserve", "C00001", "--hold-days", "99999999999"], "hold_days 99999999999 is not valid; expected an "
+                                                           "integer from 0 to 10000"),
+    (["reserve", "C00001", "--hold-days", "10001"], "expected an integer from 0 to 10000"),
+    (["reserve", "C00001", "--cap", "10000000000"], "cap_cents 1000000000000 is not valid"),
+])
+def test_values_beyond_what_the_data_may_hold_are_refused(store_url, capsys, argv, expected) -> None:
+    assert main(["credit", *argv, "--user", "cora"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert main(["credit", "limit", "C00001", "9999999999.99", "--user", "cora"]) == 0  # the largest is taken
+    assert main(["credit", "reserve", "C00001", "--hold-days", "10000", "--user", "cora"]) == 0
