@@ -70,11 +70,14 @@ class BlockReason(StrEnum):
     BLOCKED = "BLOCKED"
     KYC_PENDING = "KYC_PENDING"
     INVALID_IBAN = "INVALID_IBAN"
+    INVALID_BIC = "INVALID_BIC"  # a BIC is given and fails its checks (as the SEPA writer checks it)
+    NAME_NOT_SEPA = "NAME_NOT_SEPA"  # no character of the name survives the SEPA (EPC) character set
     BELOW_MINIMUM = "BELOW_MINIMUM"
     NEGATIVE_BALANCE = "NEGATIVE_BALANCE"
     LIMIT_BREACHED = "LIMIT_BREACHED"
     NOT_PAYOUT_DAY = "NOT_PAYOUT_DAY"
     NOTHING_TO_PAY = "NOTHING_TO_PAY"
+    ABOVE_SEPA_MAXIMUM = "ABOVE_SEPA_MAXIMUM"  # more than one SEPA credit transfer may carry
 
 
 class LimitStatus(StrEnum):
@@ -101,6 +104,7 @@ def supported_days(days: np.ndarray | np.datetime64) -> np.ndarray | np.bool_:
 # An amount in the data has at most 10 digits before the point (the loader's shape): cents x ppm products
 # stay inside int64 (see money.apply_rate), and a stored override may be no larger.
 MAX_AMOUNT_CENTS = 10**12 - 1
+MAX_TRANSFER_CENTS = 999_999_999_99  # EPC SCT rulebook: at most 999,999,999.99 EUR per credit transfer
 MAX_PRINCIPAL_CENTS = 100_000_000_000  # 1 bn EUR a loan: cents x 1e6 ppm x 31 days x 2 < 2**63 in the schedules
 
 

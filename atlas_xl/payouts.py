@@ -10,11 +10,12 @@ Rules:
   the outstanding advances) is withheld against the factoring subaccount and the rest is paid, unless
   it is below `min_payout` - then nothing moves and the balance is carried forward. When the share takes
   the whole balance, it is withheld and nothing is transferred (NOTHING_TO_PAY on the payout date).
-- Before the payout date, only the standing blockers apply (blocked, KYC pending, invalid IBAN): the
+- Before the payout date, only the standing blockers apply (blocked, KYC pending, an IBAN, a BIC or a
+  name that no SEPA transfer can carry), and a payout above one SEPA transfer's maximum waits: the
   history does not re-evaluate past credit limits. On the payout date every reason is checked:
-  BLOCKED, KYC_PENDING, INVALID_IBAN, LIMIT_BREACHED (exposure at or over the breach threshold, measured
-  before the payout), NOT_PAYOUT_DAY, NEGATIVE_BALANCE, NOTHING_TO_PAY, BELOW_MINIMUM; a client is READY
-  when none applies.
+  BLOCKED, KYC_PENDING, INVALID_IBAN, INVALID_BIC, NAME_NOT_SEPA, LIMIT_BREACHED (exposure at or over the
+  breach threshold, measured before the payout), NOT_PAYOUT_DAY, NEGATIVE_BALANCE, NOTHING_TO_PAY,
+  BELOW_MINIMUM, ABOVE_SEPA_MAXIMUM (999,999,999.99 EUR); a client is READY when none applies.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import pandas as pd
 
 from atlas_xl.errors import DateError
 from atlas_xl.grid import DayGrid
-from atlas_xl.iban import iban_problems
-from atlas_xl.model import BlockReason, ClientStatus, KycStatus, Portfolio
+from atlas_xl.iban import bic_problem, iban_problems, name_problem, problems_of
+from atlas_xl.model import MAX_TRANSFER_CENTS, BlockReason, ClientStatus, KycStatus, Portfolio
 from atlas_xl.money import apply_rate
 from atlas_xl.settings import Settings
 
@@ -47,10 +48,15 @@ class PayoutState:
 
 
 def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[BlockReason, np.ndarray]:
+    """Reasons that stop every payout of a client, on any day: its status, or an account or name that no
+    SEPA credit transfer can carry (the writer's own checks, so an approved run can always be executed)."""
+    bic = clients["bic"] if "bic" in clients.columns else pd.Series([None] * len(clients), dtype=object)
     return {
         BlockReason.BLOCKED: clients["status"].to_numpy(dtype=object) == ClientStatus.BLOCKED.value,
         BlockReason.KYC_PENDING: clients["kyc_status"].to_numpy(dtype=object) != KycStatus.VERIFIED.value,
         BlockReason.INVALID_IBAN: iban_problem != "",
+        BlockReason.INVALID_BIC: problems_of(bic, bic_problem),
+        BlockReason.NAME_NOT_SEPA: problems_of(clients["name"], name_problem),
     }
 
 
@@ -61,9 +67,7 @@ def step_settlement(
     n, days = grid.n_clients, grid.n_days
     iban = iban_problems(clients["iban"])
     blockers = standing_blockers(clients, iban)
-    standing_ok = ~(
-        blockers[BlockReason.BLOCKED] | blockers[BlockReason.KYC_PENDING] | blockers[BlockReason.INVALID_IBAN]
-    )
+    standing_ok = ~np.logical_or.reduce(list(blockers.values()))
     withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
     minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)
     # [day, client] working layout: each day's slice is contiguous; transposed back at the end
@@ -84,7 +88,8 @@ def step_settlement(
         due = pay_days_by_day[day] & standing_ok & (balance > 0)
         keep_back = np.minimum(apply_rate(balance, withhold_ppm), outstanding)
         to_pay = balance - keep_back
-        pays = due & (to_pay >= minimum)  # to_pay may be 0 when the factoring share takes it all
+        # to_pay may be 0 when the factoring share takes it all; above one transfer's maximum it waits
+        pays = due & (to_pay >= minimum) & (to_pay <= MAX_TRANSFER_CENTS)
         paid[day] = np.where(pays, to_pay, 0)
         withheld[day] = np.where(pays, keep_back, 0)
         balance = balance - paid[day] - withheld[day]
@@ -121,10 +126,11 @@ def decide(
         # nothing left once the factoring share is withheld counts as nothing to pay, as on earlier days
         BlockReason.NOTHING_TO_PAY: (balance == 0) | ((balance > 0) & (payable == 0)),
         BlockReason.BELOW_MINIMUM: (payable > 0) & (payable < minimum),
+        BlockReason.ABOVE_SEPA_MAXIMUM: payable > MAX_TRANSFER_CENTS,
     }
     text = np.full(grid.n_clients, "", dtype=object)
     others_clear = np.ones(grid.n_clients, dtype=bool)  # every reason but NOTHING_TO_PAY is absent
-    for reason, flags in reasons.items():  # eight closed-set reasons, each applied to all clients
+    for reason, flags in reasons.items():  # the closed set of reasons, each applied to all clients
         text = np.where(flags, text + reason.value + "; ", text)
         if reason != BlockReason.NOTHING_TO_PAY:
             others_clear &= ~flags

@@ -22,12 +22,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
 
 import pandas as pd
-from schwifty import IBAN
+from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from atlas_xl import schedules
 from atlas_xl.calendar import is_banking_date, next_banking_date
 from atlas_xl.engine import as_of_date
+from atlas_xl.epc import epc_name
 from atlas_xl.model import BlockReason, Portfolio
 from atlas_xl.settings import Settings
 
@@ -39,12 +40,16 @@ REASON_ORDER = (
     BlockReason.BLOCKED,
     BlockReason.KYC_PENDING,
     BlockReason.INVALID_IBAN,
+    BlockReason.INVALID_BIC,
+    BlockReason.NAME_NOT_SEPA,
     BlockReason.LIMIT_BREACHED,
     BlockReason.NOT_PAYOUT_DAY,
     BlockReason.NEGATIVE_BALANCE,
     BlockReason.NOTHING_TO_PAY,
     BlockReason.BELOW_MINIMUM,
+    BlockReason.ABOVE_SEPA_MAXIMUM,
 )
+MAX_TRANSFER = Decimal("999999999.99")  # the EPC SCT rulebook's largest credit transfer, in euros
 
 DAILY_COLUMNS = (
     "rolling_held_cents", "rolling_released_cents", "rolling_balance_cents",
@@ -121,6 +126,18 @@ def iban_is_valid(iban: object) -> bool:
         return False
     try:
         IBAN(str(iban), validate_bban=True)
+    except SchwiftyException:
+        return False
+    return True
+
+
+@lru_cache(maxsize=65536)
+def bic_is_valid(bic: object) -> bool:
+    """A blank BIC is valid (it is optional); a given one must be an ISO 9362 BIC schwifty accepts."""
+    if bic is None or (isinstance(bic, float) and bic != bic) or not str(bic).strip():
+        return True
+    try:
+        BIC(str(bic))
     except SchwiftyException:
         return False
     return True
@@ -240,6 +257,8 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
             BlockReason.BLOCKED: client["status"] == "blocked",
             BlockReason.KYC_PENDING: client["kyc_status"] != "verified",
             BlockReason.INVALID_IBAN: not iban_is_valid(client["iban"]),
+            BlockReason.INVALID_BIC: not bic_is_valid(client.get("bic")),
+            BlockReason.NAME_NOT_SEPA: not epc_name(str(client["name"] or "")),
         }
         standing_ok = not any(standing.values())
         withhold_rate = fraction(client["factoring_withhold_rate_ppm"])
@@ -263,7 +282,9 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
             if day != as_of and standing_ok and balance > 0 and is_payout_day(day, frequency):
                 keep_back = min(share(balance, withhold_rate), outstanding)
                 to_pay = balance - keep_back
-                if to_pay >= minimum:  # below the minimum: nothing moves, the balance is carried forward
+                # below the minimum nothing moves (the balance is carried forward); above one transfer's
+                # maximum it waits as well
+                if minimum <= to_pay <= MAX_TRANSFER:
                     pay, keep = to_pay, keep_back
             balance -= pay + keep
             outstanding -= keep
@@ -307,6 +328,7 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
             # a balance the factoring share takes whole leaves nothing to transfer
             BlockReason.NOTHING_TO_PAY: balance == 0 or (balance > 0 and payable == 0),
             BlockReason.BELOW_MINIMUM: ZERO < payable < minimum,
+            BlockReason.ABOVE_SEPA_MAXIMUM: payable > MAX_TRANSFER,
         }
         reasons = [reason.value for reason in REASON_ORDER if flags[reason]]
         ready = not reasons

@@ -32,9 +32,9 @@ from lxml import etree
 from atlas_xl.calendar import closing_reason, is_banking_date
 from atlas_xl.epc import bic_compact, check_identifier, epc_name, epc_remittance, iban_compact
 from atlas_xl.errors import AtlasError, SepaError
+from atlas_xl.model import MAX_TRANSFER_CENTS
 
-# EPC SCT: at most 999,999,999.99 EUR per transaction.
-MAX_AMOUNT_CENTS = 999_999_999_99
+MAX_AMOUNT_CENTS = MAX_TRANSFER_CENTS  # EPC SCT: at most 999,999,999.99 EUR per transaction
 _MAX_LISTED = 50  # problems listed in one error message
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 

@@ -220,3 +220,44 @@ def test_results_still_pickle_and_deep_copy():
     for clone in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
         pd.testing.assert_frame_equal(clone.ledger.drilldown(), expected)
         pd.testing.assert_frame_equal(clone.payouts, result.payouts)
+
+
+def test_payouts_no_sepa_transfer_can_carry_are_blocked_with_their_reason():
+    # Three daily clients with 100.00 of sales a day over 3 days (Mon 2026-03-30 .. Wed 04-01, banking days),
+    # each with one thing the SEPA writer refuses; a fourth is clean. As-of Wednesday:
+    # - BADBIC (BIC 'XXXX') and EMOJI (a name with no EPC character) are never paid, on any day:
+    #   3 x 100.00 = 300.00 stays on the settlement subaccount and is what they would be paid;
+    # - HUGE opens with 999,999,900.00 (below the 999,999,999.99 maximum of one transfer): with Monday's
+    #   100.00 its payout 1,000,000,000.00 is above it, so nothing moves on Monday or Tuesday, and on
+    #   Wednesday 999,999,900.00 + 3 x 100.00 = 1,000,000,200.00 is blocked ABOVE_SEPA_MAXIMUM;
+    # - CLEAN is paid 100.00 each day, Wednesday's 100.00 ready.
+    ids = ("BADBIC", "EMOJI", "HUGE", "CLEAN")
+    p = portfolio(
+        [client("BADBIC", bic="XXXX"), client("EMOJI", name="\U0001F600\U0001F600\U0001F600"),
+         client("HUGE", opening_balance_cents=999_999_900_00), client("CLEAN")],
+        [row for cid in ids for row in daily_sales(cid, MON, 3, 100_00)],
+    )
+    result = run_engines(p, dt.date(2026, 4, 1))
+    payouts = result.payouts.set_index("client_id")
+    assert payouts.loc["BADBIC", "reasons"] == "INVALID_BIC"
+    assert payouts.loc["EMOJI", "reasons"] == "NAME_NOT_SEPA"
+    assert payouts.loc["HUGE", "reasons"] == "ABOVE_SEPA_MAXIMUM"
+    assert payouts.loc["CLEAN", "ready"] and payouts.loc["CLEAN", "amount_cents"] == 100_00
+    assert payouts.loc[["BADBIC", "EMOJI"], "amount_cents"].tolist() == [300_00, 300_00]
+    assert payouts.loc["HUGE", "amount_cents"] == 1_000_000_200_00
+    paid = result.ledger.amounts[Movement.PAYOUT]
+    assert paid.sum(axis=1).tolist() == [0, 0, 0, 300_00]  # CLEAN: 100.00 on each of the 3 days
+
+
+def test_the_reference_blocks_the_same_payouts():
+    from atlas_xl.reference import reference_run
+
+    p = portfolio(
+        [client("BADBIC", bic="XXXX"), client("EMOJI", name="\U0001F600"),
+         client("HUGE", opening_balance_cents=999_999_900_00), client("CLEAN")],
+        [row for cid in ("BADBIC", "EMOJI", "HUGE", "CLEAN") for row in daily_sales(cid, MON, 3, 100_00)],
+    )
+    reference = reference_run(p, dt.date(2026, 4, 1))
+    engine = run_engines(p, dt.date(2026, 4, 1)).payouts
+    assert reference.payouts[["client_id", "reasons", "amount_cents"]].values.tolist() == \
+        engine[["client_id", "reasons", "amount_cents"]].values.tolist()
