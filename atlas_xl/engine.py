@@ -15,7 +15,7 @@ from atlas_xl.errors import DateError
 from atlas_xl.grid import PRESENT, DayGrid, build_grid, dense, dense_columns, first_days, payout_days
 from atlas_xl.ledger import Ledger, Movement
 from atlas_xl.model import DATE_RANGE, FIRST_DAY, LAST_DAY, LimitStatus, Portfolio, Product, ReserveKind
-from atlas_xl.payouts import decide, step_settlement
+from atlas_xl.payouts import decide, executed_payouts, step_settlement
 from atlas_xl.reserves import (
     ReserveFlows,
     monthly_movements,
@@ -138,7 +138,8 @@ def run_engines(
         + partner.released
     )
     pay_days = payout_days(grid, clients["payout_frequency"].to_numpy(dtype=object))
-    state = step_settlement(grid, clients, net_flow, advances, pay_days)
+    paid_in_runs, runs_from = executed_payouts(grid, portfolio.paid)
+    state = step_settlement(grid, clients, net_flow, advances, pay_days, paid_in_runs, runs_from)
 
     all_schedules = schedules.portfolio_schedules(portfolio.loans)
     positions = schedules.loan_positions(all_schedules, as_of)

@@ -123,6 +123,15 @@ class Portfolio:
         )
     )
     sources: tuple[tuple[str, str], ...] = ()  # (table, "file[, sheet]") pairs, for messages
+    # Payouts that left in executed runs (from the store): client_id, payout_date, amount_cents. From the
+    # first of these dates on, the engine takes the days' payouts from here instead of its rules, so a
+    # payout day without an executed run is carried forward, never taken as paid. Empty: the rules alone.
+    paid: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {"client_id": pd.Series(dtype=str), "payout_date": pd.Series(dtype="datetime64[ns]"),
+             "amount_cents": pd.Series(dtype="int64")}
+        )
+    )
 
     @property
     def last_date(self) -> pd.Timestamp:

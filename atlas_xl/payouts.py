@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from atlas_xl.errors import DateError
-from atlas_xl.grid import DayGrid
+from atlas_xl.grid import DayGrid, dense
 from atlas_xl.iban import bic_problem, iban_problems, name_problem, problems_of
 from atlas_xl.model import MAX_TRANSFER_CENTS, BlockReason, ClientStatus, KycStatus, Portfolio
 from atlas_xl.money import apply_rate
@@ -60,10 +60,25 @@ def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[B
     }
 
 
+def executed_payouts(grid: DayGrid, paid: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """[client, day] amounts paid in executed runs, and the first day they stand for (n_days: none do).
+
+    From the first executed run's date on, what left is known: a day without a run paid nothing. Before
+    it, the rules stand for the payouts made before Atlas (the history the data starts with).
+    """
+    if paid.empty:
+        return np.zeros((grid.n_clients, grid.n_days), dtype=np.int64), grid.n_days
+    first = int(grid.day_index(paid["payout_date"]).min())
+    amounts = dense(grid, paid, "amount_cents", date_column="payout_date")
+    return amounts, min(max(first, 0), grid.n_days)
+
+
 def step_settlement(
-    grid: DayGrid, clients: pd.DataFrame, net_flow: np.ndarray, advances: np.ndarray, pay_days: np.ndarray
+    grid: DayGrid, clients: pd.DataFrame, net_flow: np.ndarray, advances: np.ndarray, pay_days: np.ndarray,
+    paid_in_runs: np.ndarray | None = None, runs_from: int | None = None,
 ) -> PayoutState:
-    """Step every client's settlement balance through the days before the payout date."""
+    """Step every client's settlement balance through the days before the payout date (from day
+    `runs_from` on, the payouts are those of `paid_in_runs`, the executed runs, instead of the rules)."""
     n, days = grid.n_clients, grid.n_days
     iban = iban_problems(clients["iban"])
     blockers = standing_blockers(clients, iban)
@@ -74,6 +89,8 @@ def step_settlement(
     flow_by_day = np.ascontiguousarray(net_flow.T)
     advances_by_day = np.ascontiguousarray(advances.T)
     pay_days_by_day = np.ascontiguousarray(pay_days.T)
+    runs_from = days if runs_from is None else runs_from
+    paid_in_runs_by_day = None if paid_in_runs is None else np.ascontiguousarray(paid_in_runs.T)
     paid = np.zeros((days, n), dtype=np.int64)
     withheld = np.zeros((days, n), dtype=np.int64)
     balance = np.zeros(n, dtype=np.int64)
@@ -85,13 +102,17 @@ def step_settlement(
         outstanding = outstanding + advances_by_day[day]
         if day == days - 1:
             break
-        due = pay_days_by_day[day] & standing_ok & (balance > 0)
-        keep_back = np.minimum(apply_rate(balance, withhold_ppm), outstanding)
-        to_pay = balance - keep_back
-        # to_pay may be 0 when the factoring share takes it all; above one transfer's maximum it waits
-        pays = due & (to_pay >= minimum) & (to_pay <= MAX_TRANSFER_CENTS)
-        paid[day] = np.where(pays, to_pay, 0)
-        withheld[day] = np.where(pays, keep_back, 0)
+        keep_back = np.minimum(apply_rate(np.maximum(balance, 0), withhold_ppm), outstanding)
+        if day >= runs_from and paid_in_runs_by_day is not None:  # what left in executed runs, nothing else
+            paid[day] = paid_in_runs_by_day[day]
+            withheld[day] = np.where(paid[day] > 0, keep_back, 0)  # withheld as the run's payout was made
+        else:
+            due = pay_days_by_day[day] & standing_ok & (balance > 0)
+            to_pay = balance - keep_back
+            # to_pay may be 0 when the factoring share takes it all; above one transfer's maximum it waits
+            pays = due & (to_pay >= minimum) & (to_pay <= MAX_TRANSFER_CENTS)
+            paid[day] = np.where(pays, to_pay, 0)
+            withheld[day] = np.where(pays, keep_back, 0)
         balance = balance - paid[day] - withheld[day]
         outstanding = outstanding - withheld[day]
     return PayoutState(paid.T, withheld.T, balance, carried, outstanding, iban, blockers)

@@ -227,6 +227,11 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
         day = max(_date(row["start_date"]), start)  # an advance paid before the data lands on day 0
         if row["product"] == "factoring" and day <= as_of:
             advances[row["client_id"]][day] += euros(row["principal_cents"])
+    # payouts that left in executed runs: from the first run's date on, they are the days' payouts
+    paid_in_runs: dict[tuple[str, dt.date], Decimal] = defaultdict(Decimal)
+    for row in _records(portfolio.paid, wanted):
+        paid_in_runs[(row["client_id"], _date(row["payout_date"]))] += euros(row["amount_cents"])
+    runs_from = min((day for _, day in paid_in_runs), default=None)
     loan_outstanding: dict[str, Decimal] = defaultdict(Decimal)
     accrued: dict[str, Decimal] = defaultdict(Decimal)
     loans = portfolio.loans if wanted is None else portfolio.loans[portfolio.loans["client_id"].isin(wanted)]
@@ -279,7 +284,11 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
             balance += reserves["rolling"].released[i] + reserves["partner"].released[i]
             outstanding += client_advances.get(day, ZERO)
             pay = keep = ZERO
-            if day != as_of and standing_ok and balance > 0 and is_payout_day(day, frequency):
+            if runs_from is not None and runs_from <= day != as_of:  # what left in the runs, nothing else
+                pay = paid_in_runs.get((cid, day), ZERO)
+                if pay > 0:
+                    keep = min(share(max(balance, ZERO), withhold_rate), outstanding)
+            elif day != as_of and standing_ok and balance > 0 and is_payout_day(day, frequency):
                 keep_back = min(share(balance, withhold_rate), outstanding)
                 to_pay = balance - keep_back
                 # below the minimum nothing moves (the balance is carried forward); above one transfer's

@@ -945,7 +945,8 @@ def change_reserve_terms(store: Store, user: str | None, client_id: str, reserve
 
 
 def apply_overrides(store: Store, portfolio: Any) -> Any:
-    """The portfolio with the stored credit limits and reserve terms in place of the data's values.
+    """The portfolio with the stored credit limits and reserve terms in place of the data's values, and the
+    payouts that left in executed runs (`Portfolio.paid`: the engine takes those days from them).
 
     An override for a client or reserve that the data does not have is ignored (no row is invented).
     """
@@ -956,6 +957,15 @@ def apply_overrides(store: Store, portfolio: Any) -> Any:
         terms = session.execute(select(ReserveTermOverride)).scalars().all()
         term_rows = [{"client_id": t.client_id, "reserve": t.reserve, **{f: getattr(t, f) for f in
                       RESERVE_TERM_FIELDS}} for t in terms]
+        paid_rows = session.execute(
+            select(RunPayout.client_id, PayoutRun.payout_date, RunPayout.amount_cents)
+            .join(PayoutRun, PayoutRun.id == RunPayout.run_id)
+            .where(PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED)))).all()
+    paid = pd.DataFrame({
+        "client_id": pd.Series([r[0] for r in paid_rows], dtype=str),
+        "payout_date": pd.Series(pd.to_datetime([r[1] for r in paid_rows]), dtype="datetime64[ns]"),
+        "amount_cents": pd.Series([int(r[2]) for r in paid_rows], dtype="int64"),
+    })
     clients = portfolio.clients
     if limits and "credit_limit_cents" in clients.columns:
         mapping = {c: int(v) for c, v in limits}
@@ -970,7 +980,7 @@ def apply_overrides(store: Store, portfolio: Any) -> Any:
                 new = over[column].reindex(keyed.index)
                 keyed[column] = new.where(new.notna(), keyed[column]).astype(keyed[column].dtype)
         reserves = keyed.reset_index()[list(reserves.columns)]
-    return replace(portfolio, clients=clients, reserve_terms=reserves)
+    return replace(portfolio, clients=clients, reserve_terms=reserves, paid=paid)
 
 
 def describe_error(error: AtlasError) -> str:

@@ -206,3 +206,50 @@ def test_a_reviewer_list_the_disk_refuses_says_the_run_is_paid_and_how_to_get_th
     again = _json(capsys, "payouts", "execute", ref, "--out", str(out), *db, "--user", "fiona")
     assert again["already_executed"] is True
     assert "Transfers" in load_workbook(again["reviewer_path"], read_only=True).sheetnames
+
+
+def test_a_payout_day_without_an_executed_run_is_paid_with_the_next_run(
+        cli_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, example_data_dir: Path) -> None:
+    # Runs are executed for Thu 2026-11-19; Fri 11-20 is proposed but never executed (say the bank was
+    # unreachable); then Mon 11-23 is proposed. Before, the engine took Friday as paid by its rules, and
+    # Friday's money was never paid. Now, for a daily client without factoring withholding, Monday's payout
+    # is exactly what Friday's and Monday's would have been: the engine's payables of both days, summed.
+    from atlas_xl.engine import run_engines
+    from atlas_xl.loader import load_portfolio
+
+    db = ["--db", cli_db]
+    data = ["--data", str(example_data_dir)]
+
+    def propose(day: str) -> dict:
+        return _json(capsys, "payouts", "propose", *data, "--date", day, *db, "--user", "otto")
+
+    def execute(run: dict) -> None:
+        for approver in ("fiona", "felix")[: run["approvals_required"]]:
+            _json(capsys, "payouts", "approve", run["ref"], *db, "--user", approver)
+        _json(capsys, "payouts", "execute", run["ref"], "--out", str(tmp_path / "bank"), *db, "--user", "fiona")
+
+    execute(propose("2026-11-19"))
+    propose("2026-11-20")  # left proposed: nothing leaves
+    monday = _json(capsys, "payouts", "show", propose("2026-11-23")["ref"], *db, "--user", "rita")
+    proposed = {p["client_id"]: p["amount_cents"] for p in monday["payouts"]}
+
+    portfolio = load_portfolio(example_data_dir)
+    friday = run_engines(portfolio, "2026-11-20").payouts.set_index("client_id")
+    rules_monday = run_engines(portfolio, "2026-11-23").payouts.set_index("client_id")
+    clients = portfolio.clients.set_index("client_id")
+    plain = [c for c in proposed if clients.loc[c, "payout_frequency"] == "daily"
+             and clients.loc[c, "factoring_withhold_rate_ppm"] == 0 and friday.loc[c, "ready"]
+             and rules_monday.loc[c, "ready"]]
+    assert len(plain) >= 3
+    for c in plain:
+        assert proposed[c] == friday.loc[c, "amount_cents"] + rules_monday.loc[c, "amount_cents"], c
+
+    # the daily report reads the same executed runs: its Monday payable is the run's
+    assert main(["run", *data, "--as-of", "2026-11-23", "--out", str(tmp_path / "report"), "--no-dashboard",
+                 *db]) == 0
+    (report,) = (tmp_path / "report").glob("*.xlsx")
+    ws = load_workbook(report, read_only=True)["Payouts"]
+    rows = list(ws.iter_rows(values_only=True))
+    header = rows[1]
+    payable = {r[0]: r[header.index("Payable")] for r in rows[2:]}
+    assert {c: round(payable[c] * 100) for c in plain} == {c: proposed[c] for c in plain}
