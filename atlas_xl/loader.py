@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ import pyarrow.csv as pacsv
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
 from atlas_xl.model import DATE_RANGE, TABLES, Portfolio, supported_days
 from atlas_xl.schemas import SCHEMAS, ColumnSpec, TableSchema
-from atlas_xl.xlsafe import FORMULA_TRIGGER_CLASS
+from atlas_xl.xlsafe import FORMULA_TRIGGER_CLASS, UNWRITABLE, UNWRITABLE_RE2, joined_text
 
 MAX_LISTED = 10  # problems listed per table, column and kind; the rest are counted in one line
 MAX_UNCOMPRESSED = 2 * 1024**3  # a workbook that inflates beyond 2 GiB is refused unopened
@@ -51,7 +52,8 @@ _FORBIDDEN_XML = tuple(
 _ID_RE = r"^[A-Za-z0-9_-]{1,20}$"
 _NUMBER_RE = r"^[+-]?[0-9]+(\.[0-9]*)?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_INT_RE = r"^\+?[0-9]{1,9}$"
+_INT_RE = r"^[+-]?[0-9]{1,9}$"  # a sign is read, so that -1 gets the range message
+SHOWN_TEXT = 80  # characters of a long cell or line quoted in a problem
 
 
 @dataclass
@@ -82,12 +84,23 @@ class _Problems:
         for i in hits[:MAX_LISTED]:
             value = values[int(i)].as_py()
             self.items.append(Problem(raw.file, raw.sheet, int(raw.rows[i]), column,
-                                      value if isinstance(value, str) else _cell_text(value),
+                                      _shown(value if isinstance(value, str) else _cell_text(value)),
                                       message))
         if hits.size > MAX_LISTED:
             self.items.append(Problem(raw.file, raw.sheet, None, column, None,
                                       f"{hits.size - MAX_LISTED} more row(s) with the same problem "
                                       f"({hits.size} in total): {message}"))
+
+
+def _shown(text: str) -> str:
+    """A cell's text as a problem quotes it: a character no spreadsheet cell can hold (xlsafe.UNWRITABLE) as
+    <U+0007>, so that the list itself can be printed, sent to Excel or written to a report."""
+    return UNWRITABLE.sub(lambda bad: f"<U+{ord(bad.group()):04X}>", text)
+
+
+def _clipped(text: str) -> str:
+    """A long text (a whole line, the rest of a file after an open quote) cut to SHOWN_TEXT characters."""
+    return _shown(text if len(text) <= SHOWN_TEXT else text[:SHOWN_TEXT] + "...")
 
 
 # ----------------------------------------------------------------------------------------------- entry points
@@ -100,7 +113,16 @@ def load_portfolio(path: str | Path) -> Portfolio:
         raise LoadError([Problem(str(path), None, None, None, None,
                                  "no such file or folder; expected a folder of the four CSV files or an .xlsx")])
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return portfolio_from_tables(_read_workbook(path), source=path.name)
+        tables, formulas = _read_workbook(path)
+        try:
+            portfolio = portfolio_from_tables(tables, source=path.name)
+        except LoadError as error:  # a formula cell's own problem in place of "required" for its blank
+            cells = {(p.sheet, p.row, p.column) for p in formulas}
+            raise LoadError([*formulas, *(p for p in error.problems if (p.sheet, p.row, p.column) not in cells)]
+                            ) from None
+        if formulas:  # not expected (each is a blank required cell), but never load past one
+            raise LoadError(formulas)
+        return portfolio
     raise LoadError([Problem(path.name, None, None, None, path.suffix,
                              "unsupported input; expected a folder of CSV files or an .xlsx/.xlsm workbook")])
 
@@ -244,7 +266,18 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
         problems.add(not_utf8)
         return None
     header_line = header_bytes.rstrip(b"\r").decode("utf-8")
-    names = [n.strip() for n in next(csv.reader([header_line]))]
+    if "\r" in header_line:  # a CR inside the first line: its line break is a lone CR, not CR LF or LF
+        problems.add(Problem(name, None, None, None, None,
+                             "line breaks are carriage returns only (classic Mac OS); "
+                             "save it as 'CSV UTF-8 (comma delimited)'"))
+        return None
+    try:
+        names = [n.strip() for n in next(csv.reader([header_line]), [])]
+    except csv.Error as error:  # e.g. a field beyond csv's size limit
+        problems.add(Problem(name, None, 1, None, _clipped(header_line),
+                             f"header row cannot be read as CSV ({error}); expected the header "
+                             f"{','.join(spec.column_names)}"))
+        return None
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         problems.add(Problem(name, None, 1, dupes[0], None, f"duplicate column header(s) {dupes}"))
@@ -264,8 +297,11 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
         assert table is not None
     bad_numbers = np.array(sorted(number for number, _, _ in bad_rows), dtype=np.int64)
     for number, text, count in bad_rows[:MAX_LISTED]:
-        problems.add(Problem(name, None, number, None, text,
-                             f"row has {count} field(s), expected {len(names)} (truncated line or stray comma)"))
+        # an odd number of quotes: one is never closed, and the field ran on to the end of the file
+        cause = ("a quote opened on this line is never closed" if text.count('"') % 2
+                 else "truncated line or stray comma")
+        problems.add(Problem(name, None, number, None, _clipped(text),
+                             f"row has {count} field(s), expected {len(names)} ({cause})"))
     if len(bad_rows) > MAX_LISTED:
         problems.add(Problem(name, None, None, None, None,
                              f"{len(bad_rows) - MAX_LISTED} more row(s) with the wrong number of fields "
@@ -365,7 +401,9 @@ def _scan_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str) -> N
             tail = window[-32:]
 
 
-def _read_workbook(path: Path) -> dict[str, pd.DataFrame]:
+def _read_workbook(path: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
+    """The sheets' cells as frames (saved values: data_only), and a problem for each formula cell that has no
+    saved value (a workbook written by a program and never calculated): openpyxl reads such a cell as blank."""
     check_workbook_safe(path)
     import openpyxl
 
@@ -377,6 +415,7 @@ def _read_workbook(path: Path) -> dict[str, pd.DataFrame]:
         raise LoadError([Problem(path.name, None, None, None, None,
                                  f"cannot be read as a workbook ({type(error).__name__}: {error})")]) from None
     tables: dict[str, pd.DataFrame] = {}
+    gaps: dict[str, np.ndarray] = {}
     try:
         for table in TABLES:
             if table not in workbook.sheetnames:
@@ -395,12 +434,53 @@ def _read_workbook(path: Path) -> dict[str, pd.DataFrame]:
             header = (header + [None] * width)[:width]
             body = [(r + [None] * width)[:width] for r in body]
             tables[table] = pd.DataFrame(body, columns=pd.Index(header, dtype=object), dtype=object)
+            # a blank in a required column is a problem anyway: only then is the workbook read a second time
+            # (a blank optional cell, e.g. a cap, is the usual case and a second read costs a third more)
+            missing = tables[table].isna().to_numpy()
+            blank = missing & np.array([_cell_text(h).strip() in _REQUIRED[table] for h in header], dtype=bool)
+            blank[missing.all(axis=1)] = False  # a blank row is skipped, never a formula's missing value
+            if blank.any():
+                gaps[table] = blank
+        formulas = _formulas_without_values(path, gaps) if gaps else []
     except Exception as error:  # noqa: BLE001
         raise LoadError([Problem(path.name, None, None, None, None,
                                  f"cannot be read as a workbook ({type(error).__name__}: {error})")]) from None
     finally:
         workbook.close()
-    return tables
+    return tables, formulas
+
+
+_REQUIRED = {table: {c.name for c in SCHEMAS[table].columns if c.required} for table in TABLES}
+
+
+def _formulas_without_values(path: Path, gaps: Mapping[str, np.ndarray]) -> list[Problem]:
+    """The blank cells (`gaps`: a mask per sheet over its data rows) that hold a formula. The workbook is read
+    again without data_only, and of it only the sheets with such a blank (a valid workbook has none)."""
+    import openpyxl
+
+    problems: list[Problem] = []
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        for table, blank in gaps.items():
+            sheet = workbook[table]
+            sheet.reset_dimensions()
+            header = next(sheet.iter_rows(max_row=1, values_only=True), ())
+            for i, cells in enumerate(sheet.iter_rows(min_row=2, max_row=blank.shape[0] + 1, values_only=True)):
+                for pos in np.flatnonzero(blank[i, :len(cells)]):
+                    if cells[pos] is not None:  # blank as a saved value, something as a cell: a formula
+                        column = _cell_text(header[pos] if pos < len(header) else None).strip()
+                        problems.append(Problem(
+                            path.name, table, i + 2, column or f"column {_column_letter(int(pos))}",
+                            _clipped(_formula_text(cells[pos])),
+                            "formula without a saved value; open the file in Excel and save it, or enter the value"))
+    finally:
+        workbook.close()
+    return problems
+
+
+def _formula_text(cell: object) -> str:
+    """A formula cell's text (openpyxl gives array and data-table formulas as objects with a `text`)."""
+    return cell if isinstance(cell, str) else str(getattr(cell, "text", None) or cell)
 
 
 # ----------------------------------------------------------------------------------------------- cells
@@ -648,10 +728,10 @@ def _check_header(raw: _Raw, spec: TableSchema, problems: _Problems) -> bool:
                 problems.add(Problem(raw.file, raw.sheet, 1, label, None,
                                      "values under a blank header; expected only the columns " + expected))
             continue
-        problems.add(Problem(raw.file, raw.sheet, 1, column, column,
+        problems.add(Problem(raw.file, raw.sheet, 1, _shown(column), _shown(column),
                              f"unexpected column; expected only the columns {expected}"))
     if len(missing) == len(spec.column_names):
-        problems.add(Problem(raw.file, raw.sheet, 1, None, ",".join(present)[:200],
+        problems.add(Problem(raw.file, raw.sheet, 1, None, _shown(",".join(present)[:200]),
                              f"header row missing or wrong; expected the header {expected}"))
         return False
     return True
@@ -707,6 +787,8 @@ def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
         text, coded = text.dictionary_decode(), False
     typed = _typed_converter(col, text.type.value_type if coded else text.type)
     convert = typed or _CONVERTERS[col.kind]
+    if typed is None and (col.kind in _TEXT_KINDS or col.name in _ACCOUNT_COLUMNS):
+        convert = _refusing_unwritable(convert)
     if col.kind not in _DICT_KINDS:
         text = text if typed else pc.cast(text, pa.string())
         return text, *convert(col, text), None
@@ -732,6 +814,34 @@ def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
     blank = np.zeros(len(index), dtype=bool) if not blank.any() else blank[index]
     issues = [(mask[index], message) for mask, message in issues if mask.any()]
     return text, converted, ok, blank, issues, code
+
+
+_TEXT_KINDS = ("id", "text", "country", "currency", "enum")
+_ACCOUNT_COLUMNS = ("iban", "bic")  # text whatever their declared kind: they go into the reports and SEPA files
+
+
+def _refusing_unwritable(convert):
+    """`convert` plus the rule of every text column: no character that an xlsx cell (XML 1.0) cannot hold
+    (xlsafe.UNWRITABLE_RE2: C0 controls other than tab, LF and CR; U+FFFE, U+FFFF). A report or reviewer list
+    would fail on it long after the load, perhaps after the payout was made. Such a cell gets this problem
+    alone, not also the kind's own (a control character is why an id does not match, or a code is blank).
+    One regex run over the column's whole buffer finds that the usual column is clean."""
+
+    def checked(col: ColumnSpec, text: pa.Array):
+        converted, ok, blank, issues = convert(col, text)
+        if not len(text) or not pc.match_substring_regex(joined_text(text), UNWRITABLE_RE2)[0].as_py():
+            return converted, ok, blank, issues
+        first = pc.struct_field(pc.extract_regex(text, f"(?P<char>{UNWRITABLE_RE2})"), [0])  # null: clean
+        bad = _np(pc.is_valid(first))
+        refused: Issues = []
+        for char in sorted(pc.unique(first.drop_null()).to_pylist()):
+            what = "control character" if char < " " else "non-character"
+            refused.append((_np(pc.fill_null(pc.equal(first, char), False)),
+                            f"contains the {what} U+{ord(char):04X}, which a spreadsheet cell cannot hold; "
+                            "expected printable text"))
+        return converted, ok & ~bad, blank & ~bad, [*refused, *((mask & ~bad, message) for mask, message in issues)]
+
+    return checked
 
 
 def _all_different(values: np.ndarray | pa.Array) -> bool:
@@ -782,7 +892,20 @@ def _convert_text(col: ColumnSpec, text: pa.Array):
     pattern = {"id": _ID_RE, "country": r"^[A-Z]{2}$", "currency": r"^[A-Z]{3}$"}[col.kind]
     normal = trimmed if col.kind == "id" else pc.utf8_upper(trimmed)
     ok = _match(normal, pattern)
-    return normal, ok, blank, [(~ok & ~blank, f"not a valid {col.kind}; {_expected(col)}")]
+    issues = [(~ok & ~blank, f"not a valid {col.kind}; {_expected(col)}")]
+    if col.kind == "country":  # the distinct codes of a dictionary column: a handful of values
+        unknown = ok & ~_np(pc.is_in(normal, value_set=_iso_countries()))
+        ok = ok & ~unknown
+        issues.append((unknown, f"no such country code (ISO 3166-1); {_expected(col)}"))
+    return normal, ok, blank, issues
+
+
+@cache
+def _iso_countries() -> pa.Array:
+    """The ISO 3166-1 alpha-2 codes (pycountry's list, which schwifty requires for its IBAN / BIC checks)."""
+    import pycountry
+
+    return pa.array(sorted(country.alpha_2 for country in pycountry.countries))
 
 
 def _convert_enum(col: ColumnSpec, text: pa.Array):
@@ -840,7 +963,7 @@ def _scaled_result(col: ColumnSpec, scaled: np.ndarray, ok: np.ndarray, blank: n
 
 def _convert_int(col: ColumnSpec, text: pa.Array):
     trimmed, blank = _trim(text)
-    ok = _match(trimmed, _INT_RE)
+    ok = _match(trimmed, _INT_RE)  # a negative whole number is one: the range check below refuses it
     safe = pc.if_else(pa.array(ok), pc.utf8_ltrim(trimmed, characters="+"), "0")
     number = np.asarray(pc.cast(safe, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
     issues = [(~ok & ~blank, f"not a whole number; {_expected(col)}"), *_range_issues(col, number, ok)]
@@ -930,10 +1053,12 @@ def _convert_decimal_typed(col: ColumnSpec, values: pa.Array):
 
 
 def _convert_int_typed(col: ColumnSpec, values: pa.Array):
-    """A whole number cell, as _convert_int reads its text: 0..999,999,999 with no sign and no fraction."""
+    """A whole number cell, as _convert_int reads its text: at most 9 digits and no fraction (-0.0 is "-0",
+    i.e. 0); its range is the column's, as for text."""
     numbers, blank = _typed_numbers(values)
-    safe = np.where(np.isfinite(numbers), numbers, -1.0)
-    ok = ~blank & (safe == np.floor(safe)) & (safe >= 0) & ~np.signbit(safe) & (safe < 1e9)
+    finite = np.isfinite(numbers)
+    safe = np.where(finite, numbers, 0.0)
+    ok = ~blank & finite & (safe == np.floor(safe)) & (np.abs(safe) < 1e9)
     number = np.where(ok, safe, 0).astype(np.int64)
     return number, ok, blank, [(~ok & ~blank, f"not a whole number; {_expected(col)}"),
                                *_range_issues(col, number, ok)]

@@ -24,6 +24,7 @@ from atlas_xl.model import (
     ReserveKind,
 )
 from atlas_xl.money import PPM
+from atlas_xl.schedules import MAX_PERIODS  # the schedules engine's limit: refused at load, located
 
 Kind = Literal["id", "text", "country", "currency", "enum", "amount", "rate", "int", "date"]
 
@@ -128,7 +129,7 @@ LOANS = TableSchema(
                    rule="> 0, at most 1,000,000,000.00"),
         ColumnSpec("annual_rate", "rate", **RATE_0_1, rule="0..1"),
         ColumnSpec("start_date", "date", rule="YYYY-MM-DD"),
-        ColumnSpec("periods", "int", min_value=1, max_value=10_000, rule=">= 1"),
+        ColumnSpec("periods", "int", min_value=1, max_value=MAX_PERIODS, rule=f"1..{MAX_PERIODS}"),
         ColumnSpec("method", "enum", allowed=_values(RepaymentMethod)),
         ColumnSpec("frequency", "enum", allowed=_values(Frequency)),
         ColumnSpec("day_count", "enum", allowed=_values(DayCount)),

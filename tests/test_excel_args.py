@@ -205,7 +205,7 @@ def test_reserve_terms_blank_cap_is_no_cap_and_bad_hold_days() -> None:
     good = ["C1", "rolling", 0.1, 90.0, "calendar", None, 0.0, 0.0]
     assert xe.table_frame([header, good], "reserve_terms")["cap_cents"].tolist() == [-1]
     bad = ["C1", "rolling", 0.1, -1.0, "calendar", None, 0.0, 0.0]
-    with pytest.raises(LoadError, match="row 2, column hold_days: not a whole number"):
+    with pytest.raises(LoadError, match="row 2, column hold_days: must be at least 0"):
         xe.table_frame([header, bad], "reserve_terms")
 
 

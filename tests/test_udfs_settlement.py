@@ -250,7 +250,7 @@ def test_a_100000_row_settlements_table_equals_the_csv_path(tmp_path: Path) -> N
 # ---------------------------------------------------------------------------------------------- bad args
 @pytest.mark.parametrize(("change", "message"), [
     (lambda t: t["reserve_terms"][1].__setitem__(3, -1.0),
-     "#ATLAS! Excel, sheet reserve_terms, row 2, column hold_days: not a whole number"),
+     "#ATLAS! Excel, sheet reserve_terms, row 2, column hold_days: must be at least 0"),
     (lambda t: t["settlements"][2].__setitem__(3, 12.345),
      "#ATLAS! Excel, sheet settlements, row 3, column sales: "),
     (lambda t: t["settlements"][1].__setitem__(1, 60.0),
