@@ -60,14 +60,14 @@ def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[B
     }
 
 
-def executed_payouts(grid: DayGrid, paid: pd.DataFrame) -> tuple[np.ndarray, int]:
-    """[client, day] amounts paid in executed runs, and the first day they stand for (n_days: none do).
+def executed_payouts(grid: DayGrid, paid: pd.DataFrame) -> tuple[np.ndarray | None, int]:
+    """[client, day] amounts paid in executed runs (None: no run), and the first day they stand for.
 
     From the first executed run's date on, what left is known: a day without a run paid nothing. Before
     it, the rules stand for the payouts made before Atlas (the history the data starts with).
     """
     if paid.empty:
-        return np.zeros((grid.n_clients, grid.n_days), dtype=np.int64), grid.n_days
+        return None, grid.n_days
     first = int(grid.day_index(paid["payout_date"]).min())
     amounts = dense(grid, paid, "amount_cents", date_column="payout_date")
     return amounts, min(max(first, 0), grid.n_days)
