@@ -36,7 +36,7 @@ import xxhash
 
 from atlas_xl import excel_args as xa
 from atlas_xl.engine import EngineResult, run_engines
-from atlas_xl.errors import ArgumentError, AtlasError
+from atlas_xl.errors import ArgumentError, AtlasError, LoadError, Problem
 from atlas_xl.loader import column_array, portfolio_from_tables, table_from_frame, typed_exact
 from atlas_xl.schemas import SCHEMAS
 from atlas_xl.settings import Settings
@@ -200,6 +200,30 @@ def raw_table(value: object, table: str) -> pa.Table:
     cells = _cell_grid(grid, len(header))[1:]  # the header row goes in too: a view past it, not a copied list
     kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
     rows = np.arange(2, len(grid) + 1)
+    try:
+        return _raw_columns(cells, header, kinds, rows, table)
+    except UnicodeEncodeError:  # a cell holds half of a UTF-16 pair: no text can carry it (Excel can)
+        raise LoadError(_unpaired_surrogates(cells, header, table)) from None
+
+
+def _unpaired_surrogates(cells: np.ndarray, header: list[str], table: str) -> list[Problem]:
+    """Every text cell holding an unpaired surrogate, located (only looked for once a conversion failed)."""
+    problems = []
+    for (row, pos), cell in np.ndenumerate(cells):
+        if isinstance(cell, str) and _SURROGATE.search(cell):
+            code = ord(_SURROGATE.search(cell).group())
+            shown = _SURROGATE.sub(lambda m: f"<U+{ord(m.group()):04X}>", cell)
+            problems.append(Problem("Excel", table, row + 2, header[pos], shown,
+                                    f"contains the unpaired surrogate U+{code:04X}, which is not text; retype the "
+                                    f"cell"))
+    return problems or [Problem("Excel", table, None, None, None, "a cell cannot be read as text")]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _raw_columns(cells: np.ndarray, header: list[str], kinds: dict[str, str], rows: np.ndarray,
+                 table: str) -> pa.Table:
     arrays = []
     for pos, name in enumerate(header):
         column, kind = cells[:, pos], kinds.get(name)

@@ -294,3 +294,17 @@ def test_lru_is_bounded() -> None:
     for day in range(xe.CACHE_SIZE + 3):
         udfs.ATLAS_PAYOUT("C1", 45294.0 + day, *four(t))
     assert len(xe.CACHE.items) == xe.CACHE_SIZE and xe.CACHE.misses == xe.CACHE_SIZE + 3
+
+
+def test_a_cell_holding_half_a_utf16_pair_is_located_not_an_internal_error() -> None:
+    # Excel strings are UTF-16 and may hold an unpaired surrogate, which no UTF-8 text can carry; before,
+    # the cell came back as "#ATLAS! internal error: UnicodeEncodeError"
+    t = small()
+    t["clients"][1][1] = "Bad \ud800 name"
+    assert udfs.ATLAS_READINESS("C1", JAN3, *four(t)) == (
+        "#ATLAS! Excel, sheet clients, row 2, column name: contains the unpaired surrogate U+D800, which is not "
+        "text; retype the cell (value 'Bad <U+D800> name')")
+    t = small()
+    t["settlements"][1][0] = "C\udc01"
+    assert udfs.ATLAS_PAYOUT("C1", JAN3, *four(t)).startswith(
+        "#ATLAS! Excel, sheet settlements, row 2, column client_id: contains the unpaired surrogate U+DC01")
