@@ -957,10 +957,22 @@ def apply_overrides(store: Store, portfolio: Any) -> Any:
         terms = session.execute(select(ReserveTermOverride)).scalars().all()
         term_rows = [{"client_id": t.client_id, "reserve": t.reserve, **{f: getattr(t, f) for f in
                       RESERVE_TERM_FIELDS}} for t in terms]
+        executed = PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED))
+        # only the days the data covers are stepped; an earlier run only says the runs began before them
+        since = portfolio.first_date.date() if len(portfolio.settlements) else date.min
         paid_rows = session.execute(
             select(RunPayout.client_id, PayoutRun.payout_date, RunPayout.amount_cents)
             .join(PayoutRun, PayoutRun.id == RunPayout.run_id)
-            .where(PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED)))).all()
+            .where(executed, PayoutRun.payout_date >= since)).all()
+        # one payout of the earliest run before them, if any: it dates the start of the runs (the engine then
+        # takes every day of the data from the runs) and lies off the grid itself
+        earliest = session.execute(
+            select(RunPayout.client_id, PayoutRun.payout_date, RunPayout.amount_cents)
+            .join(PayoutRun, PayoutRun.id == RunPayout.run_id)
+            .where(executed, PayoutRun.payout_date < since)
+            .order_by(PayoutRun.payout_date, RunPayout.id).limit(1)).first()
+    if earliest is not None:
+        paid_rows.append(tuple(earliest))
     paid = pd.DataFrame({
         "client_id": pd.Series([r[0] for r in paid_rows], dtype=str),
         "payout_date": pd.Series(pd.to_datetime([r[1] for r in paid_rows]), dtype="datetime64[ns]"),

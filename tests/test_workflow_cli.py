@@ -7,6 +7,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
@@ -243,6 +245,22 @@ def test_a_payout_day_without_an_executed_run_is_paid_with_the_next_run(
     assert len(plain) >= 3
     for c in plain:
         assert proposed[c] == friday.loc[c, "amount_cents"] + rules_monday.loc[c, "amount_cents"], c
+
+    # data that starts after the first run (here: from Fri 11-20): only its own days are read from the store,
+    # plus one payout of the earliest run before it, which dates the start of the runs (every data day is
+    # then taken from the runs)
+    from dataclasses import replace
+
+    from atlas_xl.grid import build_grid
+    from atlas_xl.payouts import executed_payouts
+    from atlas_xl.workflow import apply_overrides
+
+    later = portfolio.settlements[portfolio.settlements["value_date"] >= "2026-11-20"]
+    read = apply_overrides(open_store(cli_db), replace(portfolio, settlements=later)).paid
+    assert (read["payout_date"] < "2026-11-20").sum() == 1 and read["payout_date"].min() == pd.Timestamp("2026-11-19")
+    assert (read["payout_date"] >= "2026-11-20").sum() == 0  # Friday's run was never executed
+    grid = build_grid(portfolio.clients["client_id"], later, np.datetime64("2026-11-23"))
+    assert executed_payouts(grid, read)[1] == 0
 
     # the daily report reads the same executed runs: its Monday payable is the run's
     assert main(["run", *data, "--as-of", "2026-11-23", "--out", str(tmp_path / "report"), "--no-dashboard",
