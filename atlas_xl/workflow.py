@@ -25,8 +25,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -944,6 +947,40 @@ def change_reserve_terms(store: Store, user: str | None, client_id: str, reserve
     return _perform(store, user, Action.CHANGE_RESERVE_TERMS, "client", client_id, work, client_id=client_id)
 
 
+def _executed_payouts(session: Session, since: date) -> pd.DataFrame:
+    """Payouts in executed (or settled) runs dated `since` or later, as Portfolio.paid holds them, plus one
+    payout of the earliest run before `since`: it dates the start of the runs (the engine then takes every
+    day of the data from them) and lies off the grid itself.
+
+    A year of daily runs at 10,000 clients is ~2.5 M payouts: the database joins each date's payouts into
+    one text ("C1:1250,C2:990"; ids hold no ',' or ':'), which Arrow splits, instead of one Python row
+    per payout (~1.6 s per million rows on SQLite).
+    """
+    executed = PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED))
+    pair = RunPayout.client_id + literal(":") + cast(RunPayout.amount_cents, String)
+    joined = (func.string_agg(pair, literal(",")) if session.get_bind().dialect.name == "postgresql"
+              else func.group_concat(pair, literal(",")))
+    per_date = session.execute(
+        select(PayoutRun.payout_date, joined).join(PayoutRun, PayoutRun.id == RunPayout.run_id)
+        .where(executed, PayoutRun.payout_date >= since).group_by(PayoutRun.payout_date)).all()
+    earliest = session.execute(
+        select(PayoutRun.payout_date, pair).join(PayoutRun, PayoutRun.id == RunPayout.run_id)
+        .where(executed, PayoutRun.payout_date < since)
+        .order_by(PayoutRun.payout_date, RunPayout.id).limit(1)).first()
+    rows = [tuple(r) for r in per_date] + ([tuple(earliest)] if earliest is not None else [])
+    if not rows:
+        return pd.DataFrame({"client_id": pd.Series(dtype=str), "payout_date": pd.Series(dtype="datetime64[ns]"),
+                             "amount_cents": pd.Series(dtype="int64")})
+    lists = pc.split_pattern(pa.array([text for _, text in rows], pa.string()), ",")
+    pairs = pc.split_pattern(pc.list_flatten(lists), ":")
+    return pd.DataFrame({
+        "client_id": pd.array(pc.list_element(pairs, 0), dtype="str"),
+        "payout_date": np.repeat(pd.to_datetime([day for day, _ in rows]).to_numpy(dtype="datetime64[ns]"),
+                                 pc.list_value_length(lists).to_numpy()),
+        "amount_cents": pc.cast(pc.list_element(pairs, 1), pa.int64()).to_numpy(),
+    })
+
+
 def apply_overrides(store: Store, portfolio: Any) -> Any:
     """The portfolio with the stored credit limits and reserve terms in place of the data's values, and the
     payouts that left in executed runs (`Portfolio.paid`: the engine takes those days from them).
@@ -957,27 +994,8 @@ def apply_overrides(store: Store, portfolio: Any) -> Any:
         terms = session.execute(select(ReserveTermOverride)).scalars().all()
         term_rows = [{"client_id": t.client_id, "reserve": t.reserve, **{f: getattr(t, f) for f in
                       RESERVE_TERM_FIELDS}} for t in terms]
-        executed = PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED))
-        # only the days the data covers are stepped; an earlier run only says the runs began before them
         since = portfolio.first_date.date() if len(portfolio.settlements) else date.min
-        paid_rows = session.execute(
-            select(RunPayout.client_id, PayoutRun.payout_date, RunPayout.amount_cents)
-            .join(PayoutRun, PayoutRun.id == RunPayout.run_id)
-            .where(executed, PayoutRun.payout_date >= since)).all()
-        # one payout of the earliest run before them, if any: it dates the start of the runs (the engine then
-        # takes every day of the data from the runs) and lies off the grid itself
-        earliest = session.execute(
-            select(RunPayout.client_id, PayoutRun.payout_date, RunPayout.amount_cents)
-            .join(PayoutRun, PayoutRun.id == RunPayout.run_id)
-            .where(executed, PayoutRun.payout_date < since)
-            .order_by(PayoutRun.payout_date, RunPayout.id).limit(1)).first()
-    if earliest is not None:
-        paid_rows.append(tuple(earliest))
-    paid = pd.DataFrame({
-        "client_id": pd.Series([r[0] for r in paid_rows], dtype=str),
-        "payout_date": pd.Series(pd.to_datetime([r[1] for r in paid_rows]), dtype="datetime64[ns]"),
-        "amount_cents": pd.Series([int(r[2]) for r in paid_rows], dtype="int64"),
-    })
+        paid = _executed_payouts(session, since)
     clients = portfolio.clients
     if limits and "credit_limit_cents" in clients.columns:
         mapping = {c: int(v) for c, v in limits}

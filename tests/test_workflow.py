@@ -336,3 +336,34 @@ def test_overrides_replace_the_data_values(admin_users: Store, example_data_dir:
     assert (row["rate_ppm"], row["hold_days"]) == (123_456, 7)
     assert row["cap_cents"] == reserve_row["cap_cents"]  # a term not overridden keeps the data's value
     assert changed.clients["credit_limit_cents"].dtype == "int64"
+
+
+def test_executed_payouts_are_read_back_exactly_per_date(admin_users: Store, tmp_path: Path) -> None:
+    # Three runs: Tue 03-26 and Thu 03-28 executed, Wed 03-27 only proposed. Read from Wed 03-27 on: Thursday's
+    # payouts as stored (each date's payouts come back joined into one text and split again: amounts up to
+    # 999,999,999.99 EUR must survive), Wednesday's not at all (never executed), and one of Tuesday's, which
+    # dates the start of the runs.
+    import pandas as pd
+
+    from atlas_xl.workflow import _executed_payouts
+
+    store = admin_users
+    big = 999_999_999_99
+    days = {date(2024, 3, 26): {"C001": 1_00, "C002": 2_00}, date(2024, 3, 27): {"C001": 7_00},
+            date(2024, 3, 28): {"C001": big, "C003": 12_345_67, "C004": 1}}
+    for day, amounts in days.items():
+        run = wf.propose_run(store, make_payouts(amounts), day, "otto",
+                             settings=Settings(dual_approval_cents=10**15)).run
+        if day != date(2024, 3, 27):
+            wf.approve_run(store, run.ref, "fiona")
+            wf.execute_run(store, run.ref, "felix", tmp_path / day.isoformat())
+    with store.transaction() as session:
+        read = _executed_payouts(session, date(2024, 3, 27))
+    rows = sorted(zip(read["client_id"], read["payout_date"].dt.date, read["amount_cents"], strict=True))
+    assert rows == [("C001", date(2024, 3, 26), 1_00), ("C001", date(2024, 3, 28), big),
+                    ("C003", date(2024, 3, 28), 12_345_67), ("C004", date(2024, 3, 28), 1)]
+    assert read["payout_date"].dtype == "datetime64[ns]" and read["amount_cents"].dtype == "int64"
+    with store.transaction() as session:
+        assert _executed_payouts(session, date(2024, 3, 29)).pipe(len) == 1  # only the start marker
+        assert _executed_payouts(session, date(2024, 3, 1)).pipe(len) == 5  # every executed payout
+    assert isinstance(read, pd.DataFrame)
