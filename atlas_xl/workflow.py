@@ -40,6 +40,7 @@ from atlas_xl.paths import describe_os_error
 from atlas_xl.permissions import Action, Role, parse_role, require
 from atlas_xl.settings import Settings, load_settings
 from atlas_xl.store import (
+    AuditEntry,
     CreditLimitOverride,
     PaidPayout,
     PayoutRun,
@@ -365,6 +366,12 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
 
     def work(session: Session) -> ProposeResult:
         actor = _authorise(session, user, Action.PROPOSE)
+        latest = session.execute(select(func.max(PayoutRun.payout_date)).where(
+            PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED)))).scalar()
+        if latest is not None and latest > payout_date:  # its days up to `latest` were paid by that run
+            raise WorkflowError(f"a run for {latest.isoformat()} is already executed; a run for "
+                                f"{payout_date.isoformat()} would pay the days up to it again. Runs go forward "
+                                f"in time: propose {latest.isoformat()} or later")
         paid = session.execute(
             select(PaidPayout.client_id, PaidPayout.run_id).where(PaidPayout.payout_date == payout_date)
         ).all()
@@ -585,6 +592,23 @@ def _write_reviewer(session: Session, run: PayoutRun, folder: Path) -> Path | No
     return path
 
 
+def _executed_since_proposed(session: Session, run_id: int) -> int | None:
+    """Another run executed after this one was proposed (its amounts assumed that run's days unpaid), else
+    None. Ordered by the audit trail's sequence, which every propose and execute appends to."""
+    proposed = session.execute(select(func.max(AuditEntry.seq)).where(
+        AuditEntry.action == "propose", AuditEntry.run_id == run_id)).scalar()
+    if proposed is None:
+        return None
+    return session.execute(select(AuditEntry.run_id).where(
+        AuditEntry.action == "execute", AuditEntry.run_id != run_id, AuditEntry.seq > proposed)
+        .order_by(AuditEntry.seq).limit(1)).scalar()
+
+
+def _stale(run_id: int, other: int) -> WorkflowError:
+    return WorkflowError(f"run R{run_id} was proposed before run R{other} was executed, so its amounts do not "
+                         f"count what R{other} paid; nothing was paid: propose its date again")
+
+
 def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str | Path, *,
                 version: str = "pain.001.001.09") -> ExecutionResult:
     """Write the run's pain.001 file (and the reviewer's list) into `out_dir` and mark the run executed.
@@ -615,6 +639,9 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
             needs = f" ({len(_summary(session, run).approvals)}/{run.approvals_required} approvals)" \
                 if run.status == RunStatus.PROPOSED else ""
             raise WorkflowError(f"run R{run_id} is {run.status}{needs}; only an approved run can be executed")
+        other = _executed_since_proposed(session, run_id)
+        if other is not None:
+            raise _stale(run_id, other)
         return "todo", render_run_file(session, run, version)
 
     state, data = _perform(store, user, Action.EXECUTE, "run", f"R{run_id}", prepare, run_id=run_id,
@@ -643,6 +670,9 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
         ).rowcount
         if won != 1:
             return False, None
+        other = _executed_since_proposed(session, run_id)  # under the write lock: no execute can slip in
+        if other is not None:
+            raise _StaleRun(other)
         payouts = session.execute(
             select(RunPayout.client_id).where(RunPayout.run_id == run_id)).scalars().all()
         session.execute(insert(PaidPayout), [{"client_id": c, "payout_date": run.payout_date, "run_id": run_id}
@@ -657,6 +687,9 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
 
     try:
         won, _ = _perform(store, user, Action.EXECUTE, "run", f"R{run_id}", record, run_id=run_id)
+    except _StaleRun as stale:  # rolled back: the run is still approved
+        _remove_if_ours(final, sha)
+        raise _stale(run_id, stale.other) from None
     except IntegrityError as error:
         _remove_if_ours(final, sha)
         raise WorkflowError(f"run R{run_id} pays a client already paid for its payout date in another executed "
@@ -682,6 +715,12 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
                 f"list could not be written: {describe_os_error(error)}; run the same execute command again "
                 f"to write it (nothing is paid twice)") from None
         return ExecutionResult(_summary(session, run), final, sha, reviewer, already_executed=False)
+
+
+class _StaleRun(Exception):
+    def __init__(self, other: int) -> None:
+        super().__init__(other)
+        self.other = other
 
 
 def _constraint_detail(error: IntegrityError) -> str:
@@ -956,7 +995,9 @@ def _executed_payouts(session: Session, since: date) -> pd.DataFrame:
     one text ("C1:1250,C2:990"; ids hold no ',' or ':'), which Arrow splits, instead of one Python row
     per payout (~1.6 s per million rows on SQLite).
     """
-    executed = PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED))
+    # a payout the bank returned or rejected did not stay paid: its amount is owed again (the next run pays it)
+    executed = PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED)) & RunPayout.status.notin_(
+        (PayoutStatus.RETURNED, PayoutStatus.REJECTED))
     pair = RunPayout.client_id + literal(":") + cast(RunPayout.amount_cents, String)
     joined = (func.string_agg(pair, literal(",")) if session.get_bind().dialect.name == "postgresql"
               else func.group_concat(pair, literal(",")))

@@ -367,3 +367,59 @@ def test_executed_payouts_are_read_back_exactly_per_date(admin_users: Store, tmp
         assert _executed_payouts(session, date(2024, 3, 29)).pipe(len) == 1  # only the start marker
         assert _executed_payouts(session, date(2024, 3, 1)).pipe(len) == 5  # every executed payout
     assert isinstance(read, pd.DataFrame)
+
+
+def _executed(store: Store, amounts: dict[str, int], day: date, tmp_path: Path):
+    run = wf.propose_run(store, make_payouts(amounts), day, "otto", settings=SMALL).run
+    wf.approve_run(store, run.ref, "fiona")
+    return wf.execute_run(store, run.ref, "felix", tmp_path / day.isoformat())
+
+
+def test_a_run_dated_before_an_executed_run_is_refused(admin_users: Store, tmp_path: Path) -> None:
+    # Monday's executed run paid everything up to Monday; a run for the Friday before would pay those days again
+    _executed(admin_users, {"C001": 60_00}, date(2024, 3, 25), tmp_path)
+    with pytest.raises(WorkflowError, match=r"a run for 2024-03-25 is already executed; a run for 2024-03-22 "
+                                            r"would pay the days up to it again"):
+        wf.propose_run(admin_users, make_payouts({"C001": 30_00}), date(2024, 3, 22), "otto", settings=SMALL)
+    # the same date again (e.g. a client unblocked later that day) and later dates stay possible
+    wf.propose_run(admin_users, make_payouts({"C002": 5_00}), date(2024, 3, 25), "otto", settings=SMALL)
+    wf.propose_run(admin_users, make_payouts({"C001": 5_00}), date(2024, 3, 26), "otto", settings=SMALL)
+
+
+def test_a_run_proposed_before_another_run_was_executed_is_refused(admin_users: Store, tmp_path: Path) -> None:
+    # Wednesday's and Thursday's runs are both proposed; Thursday's amounts count Wednesday's days as unpaid.
+    # Once Thursday's run is executed, executing Wednesday's would pay those days twice: it is refused, no
+    # file stays, it stays approved; proposing Wednesday again is refused too (Thursday is paid).
+    store = admin_users
+    wed = wf.propose_run(store, make_payouts({"C001": 10_00}), date(2024, 3, 27), "otto", settings=SMALL).run
+    wf.approve_run(store, wed.ref, "fiona")
+    _executed(store, {"C001": 20_00}, date(2024, 3, 28), tmp_path)
+    with pytest.raises(WorkflowError, match=rf"run {wed.ref} was proposed before run R\d+ was executed"):
+        wf.execute_run(store, wed.ref, "felix", tmp_path / "wed")
+    assert not (tmp_path / "wed" / f"payout-run-{wed.ref}.xml").exists()
+    assert wf.show_run(store, wed.ref, "rita").summary.status == "approved"
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(PaidPayout)) == 1  # Thursday's only
+
+
+def test_the_check_holds_when_the_other_run_is_executed_between_prepare_and_record(
+        admin_users: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the check is made again under the write lock, after the file is written: a run executed in between
+    # (here: from inside the crash-point hook) still stops this one, and its file is removed
+    store = admin_users
+    wed = wf.propose_run(store, make_payouts({"C001": 10_00}), date(2024, 3, 27), "otto", settings=SMALL).run
+    wf.approve_run(store, wed.ref, "fiona")
+    thu = wf.propose_run(store, make_payouts({"C002": 20_00}), date(2024, 3, 28), "otto", settings=SMALL).run
+    wf.approve_run(store, thu.ref, "fiona")
+
+    def other_execute(step: str) -> None:
+        if step == "after_rename":
+            monkeypatch.setattr(wf, "_crash_point", lambda step: None)
+            wf.execute_run(store, thu.ref, "felix", tmp_path / "thu")
+
+    monkeypatch.setattr(wf, "_crash_point", other_execute)
+    with pytest.raises(WorkflowError, match=rf"run {wed.ref} was proposed before run {thu.ref} was executed"):
+        wf.execute_run(store, wed.ref, "felix", tmp_path / "wed")
+    assert not (tmp_path / "wed" / f"payout-run-{wed.ref}.xml").exists()
+    assert wf.show_run(store, wed.ref, "rita").summary.status == "approved"
+    assert wf.show_run(store, thu.ref, "rita").summary.status == "executed"

@@ -271,3 +271,35 @@ def test_a_payout_day_without_an_executed_run_is_paid_with_the_next_run(
     header = rows[1]
     payable = {r[0]: r[header.index("Payable")] for r in rows[2:]}
     assert {c: round(payable[c] * 100) for c in plain} == {c: proposed[c] for c in plain}
+
+
+def test_a_returned_payout_is_owed_again_and_paid_with_the_next_run(
+        cli_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, example_data_dir: Path) -> None:
+    # Thursday 2026-11-19's run is executed; the bank returns one client's payout (AC04). That money is back
+    # with us, so Friday's run pays it again with Friday's own amount (a daily client without withholding).
+    from atlas_xl.engine import run_engines
+    from atlas_xl.loader import load_portfolio
+
+    db = ["--db", cli_db]
+    data = ["--data", str(example_data_dir)]
+    thursday = _json(capsys, "payouts", "propose", *data, "--date", "2026-11-19", *db, "--user", "otto")
+    for approver in ("fiona", "felix")[: thursday["approvals_required"]]:
+        _json(capsys, "payouts", "approve", thursday["ref"], *db, "--user", approver)
+    _json(capsys, "payouts", "execute", thursday["ref"], "--out", str(tmp_path), *db, "--user", "fiona")
+    shown = _json(capsys, "payouts", "show", thursday["ref"], *db, "--user", "rita")
+    portfolio = load_portfolio(example_data_dir)
+    clients = portfolio.clients.set_index("client_id")
+    friday_rules = run_engines(portfolio, "2026-11-20").payouts.set_index("client_id")
+    returned = next(p for p in shown["payouts"] if clients.loc[p["client_id"], "payout_frequency"] == "daily"
+                    and clients.loc[p["client_id"], "factoring_withhold_rate_ppm"] == 0
+                    and friday_rules.loc[p["client_id"], "ready"])
+    client = returned["client_id"]
+    _json(capsys, "payouts", "mark", thursday["ref"], "--status", "returned", "--payout", client, "--reason", "AC04",
+          *db, "--user", "fiona")
+    friday = _json(capsys, "payouts", "show",
+                   _json(capsys, "payouts", "propose", *data, "--date", "2026-11-20", *db, "--user", "otto")["ref"],
+                   *db, "--user", "rita")
+    amounts = {p["client_id"]: p["amount_cents"] for p in friday["payouts"]}
+    assert amounts[client] == friday_rules.loc[client, "amount_cents"] + returned["amount_cents"]
+    others = [p["client_id"] for p in shown["payouts"] if p["client_id"] != client and p["client_id"] in amounts]
+    assert all(amounts[c] == friday_rules.loc[c, "amount_cents"] for c in others)
