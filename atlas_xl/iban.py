@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -11,27 +12,20 @@ from atlas_xl.epc import bic_compact, epc_name, iban_compact
 from atlas_xl.errors import IbanError
 
 
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or not str(value).strip()
+
+
 @lru_cache(maxsize=65536)
 def iban_problem(iban: object) -> str | None:
     """None for an IBAN a SEPA file accepts (check digits, country format, SEPA zone), else the reason."""
-    if iban is None or (isinstance(iban, float) and iban != iban) or not str(iban).strip():
+    if _blank(iban):
         return "IBAN is missing"
     try:
         iban_compact(str(iban), "client")
     except IbanError as error:
         return str(error).removeprefix("client: ")
     return None
-
-
-def iban_problems(ibans: pd.Series | np.ndarray) -> np.ndarray:
-    """Per account: the problem text or '' (one check per distinct IBAN, cached)."""
-    values = pd.Series(np.asarray(ibans, dtype=object))
-    problems = {value: (iban_problem(value) or "") for value in values.drop_duplicates()}
-    return values.map(problems).to_numpy(dtype=object)
-
-
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or not str(value).strip()
 
 
 @lru_cache(maxsize=65536)
@@ -54,8 +48,13 @@ def name_problem(name: object) -> str | None:
     return None
 
 
-def problems_of(values: pd.Series | np.ndarray, check) -> np.ndarray:
-    """Per value: True where `check` finds a problem (one check per distinct value, cached)."""
+def problems_of(values: pd.Series | np.ndarray, check: Callable[[object], str | None]) -> np.ndarray:
+    """Per value: the problem text `check` finds, or '' (one check per distinct value)."""
     series = pd.Series(np.asarray(values, dtype=object))
-    found = {value: check(value) is not None for value in series.drop_duplicates()}
-    return series.map(found).to_numpy(dtype=bool)
+    found = {value: (check(value) or "") for value in series.drop_duplicates()}
+    return series.map(found).to_numpy(dtype=object)
+
+
+def iban_problems(ibans: pd.Series | np.ndarray) -> np.ndarray:
+    """Per account: the IBAN's problem text or ''."""
+    return problems_of(ibans, iban_problem)

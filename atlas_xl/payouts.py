@@ -50,13 +50,12 @@ class PayoutState:
 def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[BlockReason, np.ndarray]:
     """Reasons that stop every payout of a client, on any day: its status, or an account or name that no
     SEPA credit transfer can carry (the writer's own checks, so an approved run can always be executed)."""
-    bic = clients["bic"] if "bic" in clients.columns else pd.Series([None] * len(clients), dtype=object)
     return {
         BlockReason.BLOCKED: clients["status"].to_numpy(dtype=object) == ClientStatus.BLOCKED.value,
         BlockReason.KYC_PENDING: clients["kyc_status"].to_numpy(dtype=object) != KycStatus.VERIFIED.value,
         BlockReason.INVALID_IBAN: iban_problem != "",
-        BlockReason.INVALID_BIC: problems_of(bic, bic_problem),
-        BlockReason.NAME_NOT_SEPA: problems_of(clients["name"], name_problem),
+        BlockReason.INVALID_BIC: problems_of(clients["bic"], bic_problem) != "",
+        BlockReason.NAME_NOT_SEPA: problems_of(clients["name"], name_problem) != "",
     }
 
 
