@@ -34,7 +34,6 @@ from atlas_xl.epc import bic_compact, check_identifier, epc_name, epc_remittance
 from atlas_xl.errors import AtlasError, SepaError
 from atlas_xl.model import MAX_TRANSFER_CENTS
 
-MAX_AMOUNT_CENTS = MAX_TRANSFER_CENTS  # EPC SCT: at most 999,999,999.99 EUR per transaction
 _MAX_LISTED = 50  # problems listed in one error message
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -116,8 +115,8 @@ def _check_transfer(t: CreditTransfer) -> tuple[_Party, str, list[str]]:
     amount = t.amount_cents
     if isinstance(amount, bool) or not isinstance(amount, Integral):
         problems.append(f"{who}: amount {amount!r} is not integer cents; expected an int such as 12345")
-    elif not 0 < amount <= MAX_AMOUNT_CENTS:
-        problems.append(f"{who}: amount {amount!r} cents is refused; expected 1 to {MAX_AMOUNT_CENTS} cents "
+    elif not 0 < amount <= MAX_TRANSFER_CENTS:  # EPC SCT: at most 999,999,999.99 EUR per transaction
+        problems.append(f"{who}: amount {amount!r} cents is refused; expected 1 to {MAX_TRANSFER_CENTS} cents "
                         "(0.01 to 999999999.99 EUR)")
     name = epc_name(t.creditor_name)
     if not name:
