@@ -37,7 +37,7 @@ import xxhash
 from atlas_xl import excel_args as xa
 from atlas_xl.engine import EngineResult, run_engines
 from atlas_xl.errors import ArgumentError, AtlasError, LoadError, Problem
-from atlas_xl.loader import column_array, portfolio_from_tables, table_from_frame, typed_exact
+from atlas_xl.loader import column_array, portfolio_from_tables, shown_text, table_from_frame, typed_exact
 from atlas_xl.schemas import SCHEMAS
 from atlas_xl.settings import Settings
 
@@ -210,12 +210,11 @@ def _unpaired_surrogates(cells: np.ndarray, header: list[str], table: str) -> li
     """Every text cell holding an unpaired surrogate, located (only looked for once a conversion failed)."""
     problems = []
     for (row, pos), cell in np.ndenumerate(cells):
-        if isinstance(cell, str) and _SURROGATE.search(cell):
-            code = ord(_SURROGATE.search(cell).group())
-            shown = _SURROGATE.sub(lambda m: f"<U+{ord(m.group()):04X}>", cell)
-            problems.append(Problem("Excel", table, row + 2, header[pos], shown,
-                                    f"contains the unpaired surrogate U+{code:04X}, which is not text; retype the "
-                                    f"cell"))
+        surrogate = _SURROGATE.search(cell) if isinstance(cell, str) else None
+        if surrogate:
+            problems.append(Problem("Excel", table, row + 2, header[pos], shown_text(cell),
+                                    f"contains the unpaired surrogate U+{ord(surrogate.group()):04X}, which is not "
+                                    f"text; retype the cell"))
     return problems or [Problem("Excel", table, None, None, None, "a cell cannot be read as text")]
 
 

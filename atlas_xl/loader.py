@@ -84,7 +84,7 @@ class _Problems:
         for i in hits[:MAX_LISTED]:
             value = values[int(i)].as_py()
             self.items.append(Problem(raw.file, raw.sheet, int(raw.rows[i]), column,
-                                      _shown(value if isinstance(value, str) else _cell_text(value)),
+                                      shown_text(value if isinstance(value, str) else _cell_text(value)),
                                       message))
         if hits.size > MAX_LISTED:
             self.items.append(Problem(raw.file, raw.sheet, None, column, None,
@@ -92,7 +92,7 @@ class _Problems:
                                       f"({hits.size} in total): {message}"))
 
 
-def _shown(text: str) -> str:
+def shown_text(text: str) -> str:
     """A cell's text as a problem quotes it: a character no spreadsheet cell can hold (xlsafe.UNWRITABLE) as
     <U+0007>, so that the list itself can be printed, sent to Excel or written to a report."""
     return UNWRITABLE.sub(lambda bad: f"<U+{ord(bad.group()):04X}>", text)
@@ -100,7 +100,7 @@ def _shown(text: str) -> str:
 
 def _clipped(text: str) -> str:
     """A long text (a whole line, the rest of a file after an open quote) cut to SHOWN_TEXT characters."""
-    return _shown(text if len(text) <= SHOWN_TEXT else text[:SHOWN_TEXT] + "...")
+    return shown_text(text if len(text) <= SHOWN_TEXT else text[:SHOWN_TEXT] + "...")
 
 
 # ----------------------------------------------------------------------------------------------- entry points
@@ -728,10 +728,10 @@ def _check_header(raw: _Raw, spec: TableSchema, problems: _Problems) -> bool:
                 problems.add(Problem(raw.file, raw.sheet, 1, label, None,
                                      "values under a blank header; expected only the columns " + expected))
             continue
-        problems.add(Problem(raw.file, raw.sheet, 1, _shown(column), _shown(column),
+        problems.add(Problem(raw.file, raw.sheet, 1, shown_text(column), shown_text(column),
                              f"unexpected column; expected only the columns {expected}"))
     if len(missing) == len(spec.column_names):
-        problems.add(Problem(raw.file, raw.sheet, 1, None, _shown(",".join(present)[:200]),
+        problems.add(Problem(raw.file, raw.sheet, 1, None, shown_text(",".join(present)[:200]),
                              f"header row missing or wrong; expected the header {expected}"))
         return False
     return True
