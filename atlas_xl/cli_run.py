@@ -121,21 +121,19 @@ def write_outputs(result: EngineResult, report_path: Path, page_path: Path | Non
     from atlas_xl.dashboard import check_page_path, render, save_page
     from atlas_xl.report import write_report
 
-    if page_path is None:
-        start = time.perf_counter()
-        write_report(result, report_path, source)
-        timings["report_seconds"] = time.perf_counter() - start
-        return None
-    check_page_path(page_path)
+    if page_path is not None:
+        check_page_path(page_path)
 
     def timed_render() -> tuple[str, float]:
         start = time.perf_counter()
         return render(result, source), time.perf_counter() - start
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-dashboard") as pool:
-        page = pool.submit(timed_render)
+        page = pool.submit(timed_render) if page_path is not None else None
         start = time.perf_counter()
         write_report(result, report_path, source)
         timings["report_seconds"] = time.perf_counter() - start
+        if page is None:
+            return None
         html, timings["dashboard_seconds"] = page.result()
     return save_page(html, page_path)
