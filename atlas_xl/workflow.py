@@ -923,13 +923,14 @@ RESERVE_TERM_FIELDS = ("rate_ppm", "hold_days", "hold_basis", "cap_cents", "fixe
 
 
 def _term_maxima() -> dict[str, int]:
-    """The largest value of each numeric reserve term: the loader's limits for the same column."""
+    """The largest value of each numeric reserve term: the loader's limit for the same column (its declared
+    maximum, else the largest amount the data may hold)."""
     from atlas_xl.model import MAX_AMOUNT_CENTS
     from atlas_xl.schemas import SCHEMAS
 
-    hold_days = next(c for c in SCHEMAS["reserve_terms"].columns if c.name == "hold_days").max_value
-    return {"rate_ppm": 1_000_000, "hold_days": int(hold_days), "cap_cents": MAX_AMOUNT_CENTS,
-            "fixed_amount_cents": MAX_AMOUNT_CENTS, "min_balance_cents": MAX_AMOUNT_CENTS}
+    return {col.loaded_name: MAX_AMOUNT_CENTS if col.max_value is None else int(col.max_value)
+            for col in SCHEMAS["reserve_terms"].columns if col.loaded_name in RESERVE_TERM_FIELDS
+            and col.kind in ("amount", "rate", "int")}
 
 
 TERM_MAXIMUM = _term_maxima()
