@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
-from atlas_xl.model import DATE_RANGE, TABLES, Portfolio, supported_days
+from atlas_xl.model import DATE_RANGE, MAX_AMOUNT_CENTS, TABLES, Portfolio, supported_days
 from atlas_xl.schemas import SCHEMAS, ColumnSpec, TableSchema
 from atlas_xl.xlsafe import FORMULA_TRIGGER_CLASS, UNWRITABLE, UNWRITABLE_RE2, joined_text
 
@@ -916,11 +916,14 @@ def _convert_enum(col: ColumnSpec, text: pa.Array):
     return canonical, ok, blank, [(~ok & ~blank, f"not an allowed value; {_expected(col)}")]
 
 
+_AMOUNT_DIGITS = len(str(MAX_AMOUNT_CENTS // 100))  # 10: the shape that bounds an amount to MAX_AMOUNT_CENTS
+
+
 def _convert_decimal(col: ColumnSpec, text: pa.Array):
     """'-12.5' -> -1250 cents (amounts) or '0.0125' -> 12500 ppm (rates), exact once the shape is checked."""
     places = 2 if col.kind == "amount" else 6
-    # amounts below 10 billion euros keep cents x ppm products inside int64 (see money.div_round_half_up)
-    digits = 10 if col.kind == "amount" else 11
+    # amounts up to model.MAX_AMOUNT_CENTS (10 digits of euros) keep cents x ppm products inside int64
+    digits = _AMOUNT_DIGITS if col.kind == "amount" else 11
     shape = rf"^[+-]?[0-9]{{1,{digits}}}(\.[0-9]{{1,{places}}})?$"
     ok = _match(text, shape)
     issues: Issues = []
