@@ -72,6 +72,7 @@ class PayoutStatus:
 
 
 OPEN_STATUSES = (RunStatus.PROPOSED, RunStatus.APPROVED)
+PAID_STATUSES = (RunStatus.EXECUTED, RunStatus.SETTLED)  # its file has gone to the bank
 PAYOUT_COLUMNS = ("client_id", "name", "country", "iban", "bic", "amount_cents", "ready", "reasons", "remittance")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 _USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -367,7 +368,7 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
     def work(session: Session) -> ProposeResult:
         actor = _authorise(session, user, Action.PROPOSE)
         latest = session.execute(select(func.max(PayoutRun.payout_date)).where(
-            PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED)))).scalar()
+            PayoutRun.status.in_(PAID_STATUSES))).scalar()
         if latest is not None and latest > payout_date:  # its days up to `latest` were paid by that run
             raise WorkflowError(f"a run for {latest.isoformat()} is already executed; a run for "
                                 f"{payout_date.isoformat()} would pay the days up to it again. Runs go forward "
@@ -633,7 +634,7 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
     def prepare(session: Session) -> tuple[str, bytes]:
         _authorise(session, user, Action.EXECUTE)
         run = _get_run(session, run_id)
-        if run.status in (RunStatus.EXECUTED, RunStatus.SETTLED):
+        if run.status in PAID_STATUSES:
             return "done", b""
         if run.status != RunStatus.APPROVED:
             needs = f" ({len(_summary(session, run).approvals)}/{run.approvals_required} approvals)" \
@@ -698,7 +699,7 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
         with store.transaction() as session:
             lost_to = _get_run(session, run_id)
             status, recorded = lost_to.status, lost_to.file_name
-        if status in (RunStatus.EXECUTED, RunStatus.SETTLED):
+        if status in PAID_STATUSES:
             if recorded and Path(recorded) != final:
                 _remove_if_ours(final, sha)  # another process won into another folder: one file only
             return _already_executed(store, run_id, user)
@@ -769,7 +770,7 @@ def mark_run(store: Store, run_ref: str | int, user: str | None, status: str, *,
     def work(session: Session) -> RunDetail:
         actor = _authorise(session, user, Action.MARK)
         run = _get_run(session, run_id, lock=True)
-        if run.status not in (RunStatus.EXECUTED, RunStatus.SETTLED):
+        if run.status not in PAID_STATUSES:
             raise WorkflowError(f"run R{run_id} is {run.status}; only an executed run's payouts can be marked")
         if payout is None:
             if run.status == RunStatus.SETTLED:
@@ -997,7 +998,7 @@ def _executed_payouts(session: Session, since: date) -> pd.DataFrame:
     per payout (~1.6 s per million rows on SQLite).
     """
     # a payout the bank returned or rejected did not stay paid: its amount is owed again (the next run pays it)
-    executed = PayoutRun.status.in_((RunStatus.EXECUTED, RunStatus.SETTLED)) & RunPayout.status.notin_(
+    executed = PayoutRun.status.in_(PAID_STATUSES) & RunPayout.status.notin_(
         (PayoutStatus.RETURNED, PayoutStatus.REJECTED))
     pair = RunPayout.client_id + literal(":") + cast(RunPayout.amount_cents, String)
     joined = (func.string_agg(pair, literal(",")) if session.get_bind().dialect.name == "postgresql"
