@@ -16,28 +16,25 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value) or not str(value).strip()
 
 
-@lru_cache(maxsize=65536)
-def iban_problem(iban: object) -> str | None:
-    """None for an IBAN a SEPA file accepts (check digits, country format, SEPA zone), else the reason."""
-    if _blank(iban):
-        return "IBAN is missing"
+def _refusal(compact: Callable[[str, str], str], value: object) -> str | None:
+    """Why the SEPA writer's check `compact` refuses the value (its message without the party), else None."""
     try:
-        iban_compact(str(iban), "client")
+        compact(str(value), "client")
     except IbanError as error:
         return str(error).removeprefix("client: ")
     return None
+
+
+@lru_cache(maxsize=65536)
+def iban_problem(iban: object) -> str | None:
+    """None for an IBAN a SEPA file accepts (check digits, country format, SEPA zone), else the reason."""
+    return "IBAN is missing" if _blank(iban) else _refusal(iban_compact, iban)
 
 
 @lru_cache(maxsize=65536)
 def bic_problem(bic: object) -> str | None:
     """None for a blank BIC (it is optional) or one the SEPA writer accepts, else the reason."""
-    if _blank(bic):
-        return None
-    try:
-        bic_compact(str(bic), "client")
-    except IbanError as error:
-        return str(error).removeprefix("client: ")
-    return None
+    return None if _blank(bic) else _refusal(bic_compact, bic)
 
 
 @lru_cache(maxsize=65536)
