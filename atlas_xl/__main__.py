@@ -1,5 +1,5 @@
 """`python -m atlas_xl` is `atlas-xl`."""
 
-from atlas_xl.cli import entry
+from atlas_xl.cli.app import entry
 
 entry()

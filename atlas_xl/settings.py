@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from atlas_xl.domain.money import rate_to_ppm, to_cents
 from atlas_xl.errors import ConfigError
-from atlas_xl.money import rate_to_ppm, to_cents
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ For each size (default 1,000 and 10,000 clients x 365 days):
   ru_maxrss);
 - the input-parse floor: pyarrow's CSV reader on the same four files (best of 3, in this process); the same
   read in a fresh interpreter is printed for information (the run's figure includes starting one);
-- engines vs the per-row reference (atlas_xl.reference) in this process: the reference runs on an evenly
+- engines vs the per-row reference (tests.reference) in this process: the reference runs on an evenly
   spaced sample of clients over all days and is scaled linearly to the whole portfolio (its cost is per
   client: one loop over that client's days), and its payouts are checked against the engines' on the sample.
 P4 growth: the largest size over the smallest, in whole-run time, engine time and peak RSS.
@@ -24,11 +24,12 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # tests.reference: the per-row oracle
 
 import pyarrow.csv as pacsv  # noqa: E402
 from common import best_of, data_dir, machine, mib, print_json, python_child, verdict  # noqa: E402
 
-CLI = "import sys; from atlas_xl.cli import entry; entry(sys.argv[1:])"  # what atlas-xl runs
+CLI = "import sys; from atlas_xl.cli.app import entry; entry(sys.argv[1:])"  # what atlas-xl runs
 TARGET_FLOOR = 3.0  # whole run <= 3x the parse floor
 TARGET_REFERENCE = 50.0  # engines >= 50x faster than the per-row reference
 TARGET_RSS = 3 * 1024**3  # peak RSS <= 3 GiB at 10,000 clients
@@ -39,7 +40,7 @@ RUNS = 3  # whole runs (fresh child processes) and in-process engine runs per si
 
 
 def parse_floor(folder: Path) -> float:
-    from atlas_xl.model import TABLES
+    from atlas_xl.domain.model import TABLES
 
     seconds, _ = best_of(3, lambda: [pacsv.read_csv(folder / f"{t}.csv") for t in TABLES])
     return seconds
@@ -52,15 +53,15 @@ FRESH_FLOOR = ("import sys, pyarrow.csv as c; from pathlib import Path; "
 def fresh_parse_floor(folder: Path) -> float:
     """The same read in a fresh interpreter, started and timed like the whole run (information only: the
     target is against the in-process floor)."""
-    from atlas_xl.model import TABLES
+    from atlas_xl.domain.model import TABLES
 
     return min(python_child(FRESH_FLOOR, str(folder), *TABLES).seconds for _ in range(RUNS))
 
 
 def measure(clients: int, days: int, sample: int) -> dict[str, object]:
-    from atlas_xl.engine import run_engines
-    from atlas_xl.loader import load_portfolio
-    from atlas_xl.reference import reference_run
+    from atlas_xl.engines.run import run_engines
+    from atlas_xl.inputs.loader import load_portfolio
+    from tests.reference import reference_run
 
     folder = data_dir(clients, days)
     floor = parse_floor(folder)

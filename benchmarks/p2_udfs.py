@@ -36,7 +36,7 @@ TABLE_ARGS = ("clients", "settlements", "reserve_terms", "loans")
 
 def excel_rows(frame: pd.DataFrame, table: str) -> list[list[object]]:
     """A raw generator table (text cells) -> the 2-D list Excel passes for Table[#All]."""
-    from atlas_xl.schemas import SCHEMAS
+    from atlas_xl.domain.schemas import SCHEMAS
 
     kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
     columns: list[list[object]] = []
@@ -53,7 +53,7 @@ def excel_rows(frame: pd.DataFrame, table: str) -> list[list[object]]:
 
 def loans_table(rows: int) -> pd.DataFrame:
     """`rows` loans: the generator's loan mix repeated, with unique loan ids."""
-    from atlas_xl.generator import generate_portfolio
+    from atlas_xl.inputs.example_generator import generate_portfolio
 
     base = generate_portfolio(clients=2000, days=1)["loans"]
     out = pd.concat([base] * (rows // len(base) + 1), ignore_index=True).iloc[:rows].copy()
@@ -63,7 +63,7 @@ def loans_table(rows: int) -> pd.DataFrame:
 
 def settlement_tables(rows: int) -> dict[str, pd.DataFrame]:
     """A portfolio whose settlements table has about `rows` rows (clients x 365 days)."""
-    from atlas_xl.generator import generate_portfolio
+    from atlas_xl.inputs.example_generator import generate_portfolio
 
     days = 365 if rows >= 365 * 5 else 60
     return generate_portfolio(clients=max(rows // days, 1), days=days)
@@ -100,7 +100,7 @@ def cold_call(func: Callable[..., object], make_args: Callable[[], list[object]]
 def clear_cache() -> None:
     """The settlement functions cache engine runs by table contents; every timing here is a cold call."""
     try:
-        from atlas_xl.excel_engine import CACHE
+        from atlas_xl.excel.ranges import CACHE
     except ImportError:
         return
     CACHE.clear()
@@ -112,14 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = 2_000 if args.quick else 100_000
 
-    from atlas_xl import excel_args as xa
-    from atlas_xl import excel_engine as xe
-    from atlas_xl import udfs
-    from atlas_xl.calendar import next_banking_day
-    from atlas_xl.engine import run_engines
-    from atlas_xl.iban import iban_problems
-    from atlas_xl.loader import portfolio_from_tables
-    from atlas_xl.schedules import portfolio_schedules, projection
+    from atlas_xl.domain.accounts import iban_problems
+    from atlas_xl.domain.calendar import next_banking_day
+    from atlas_xl.engines.run import run_engines
+    from atlas_xl.engines.schedules import portfolio_schedules, projection
+    from atlas_xl.excel import args as xa
+    from atlas_xl.excel import ranges as xe
+    from atlas_xl.excel import udfs
+    from atlas_xl.inputs.loader import portfolio_from_tables
 
     print("machine:", machine())
     raw = settlement_tables(rows)

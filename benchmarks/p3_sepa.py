@@ -25,8 +25,8 @@ TARGET = 3.0  # the writer <= 3x lxml parse + validate
 
 def transfers(count: int) -> list[object]:
     """Payouts to the generator's clients (real-format IBANs with their BICs), amounts from 1.00 up."""
-    from atlas_xl.generator import generate_portfolio
-    from atlas_xl.sepa import CreditTransfer
+    from atlas_xl.inputs.example_generator import generate_portfolio
+    from atlas_xl.outputs.sepa.pain001 import CreditTransfer
 
     clients = generate_portfolio(clients=count, days=1)["clients"]  # one payout per client, as in a run
     valid = clients[~clients["client_id"].isin(["C00004"])]  # the documented invalid-IBAN case
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lxml import etree
 
-    from atlas_xl.sepa import Debtor, PainVersion, _schema, build_pain001
+    from atlas_xl.outputs.sepa.pain001 import Debtor, PainVersion, _schema, build_pain001
 
     print("machine:", machine())
     payouts = transfers(count)

@@ -44,7 +44,7 @@ def replace_atomically(source: Path, target: Path) -> None:
 
 
 def run_report(out: Path) -> tuple[Path, Path]:
-    from atlas_xl.cli import main
+    from atlas_xl.cli.app import main
 
     os.chdir(REPO)  # so the page and the report name the data as "example_data", not an absolute path
     code = main(["run", "--data", "example_data", "--out", str(out)])

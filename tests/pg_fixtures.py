@@ -21,7 +21,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from atlas_xl.store import Store, open_store
+from atlas_xl.store.database import Store, open_store
 
 PG_BIN = Path(os.environ.get("ATLAS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_PASSWORD = "s3cret-Pg-pw"  # the server trusts loopback; the password must still never be shown
@@ -112,7 +112,7 @@ def store(db_url: str) -> Iterator[Store]:
 def admin_users(store: Store) -> Store:
     """The store with one user per role: ada (admin), otto + olga (operations), fiona + felix + frida
     (finance), carl (credit), rita (risk)."""
-    from atlas_xl.workflow import add_user
+    from atlas_xl.workflow.service import add_user
 
     add_user(store, None, "ada", "admin")
     for name, role in (("otto", "operations"), ("olga", "operations"), ("fiona", "finance"),

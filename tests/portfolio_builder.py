@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from atlas_xl.model import Portfolio
+from atlas_xl.domain.model import Portfolio
 
 VALID_IBANS = ["DE89370400440532013000", "FR1420041010050500013M02606", "NL91ABNA0417164300",
                "AT611904300234573201", "BE68539007547034"]

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, text, update
 
-from atlas_xl import audit
-from atlas_xl import workflow as wf
-from atlas_xl.store import GENESIS_HASH, AuditEntry, AuditHead, Store
+from atlas_xl.store import audit
+from atlas_xl.store.database import GENESIS_HASH, AuditEntry, AuditHead, Store
+from atlas_xl.workflow import service as wf
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
@@ -165,7 +165,7 @@ def test_show_filters(trail: Store) -> None:
 
 def test_sqlite_single_edit_anywhere_is_found(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Property: in a trail of n entries, editing any one field of entry k is reported at exactly k."""
-    from atlas_xl.store import open_store
+    from atlas_xl.store.database import open_store
 
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'a.db'}")
 

@@ -7,7 +7,7 @@ import json
 import openpyxl
 import pytest
 
-from atlas_xl.cli import main
+from atlas_xl.cli.app import main
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from atlas_xl.cli import main
-from atlas_xl.engine import run_engines
-from atlas_xl.loader import load_portfolio
+from atlas_xl.cli.app import main
+from atlas_xl.engines.run import run_engines
+from atlas_xl.inputs.loader import load_portfolio
 
 SHEETS = ["Dashboard", "Payouts", "Exposure", "Alerts", "Reserves", "Reserve releases", "Balances",
           "Client drill-down", "Schedules", "Projection", "Exceptions"]
@@ -122,8 +122,8 @@ def test_report_and_page_written_side_by_side_equal_each_writer_run_alone(tmp_pa
     # "generated" minute may differ).
     import zipfile
 
-    from atlas_xl import dashboard as dash
-    from atlas_xl.report import write_report
+    from atlas_xl.outputs.dashboard import render as dash
+    from atlas_xl.outputs.report.layout import write_report
 
     assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path / "run"), "--no-store"]) == 0
     (report,) = (tmp_path / "run").glob("atlas-report-*.xlsx")
@@ -158,8 +158,8 @@ def test_a_dashboard_path_that_is_a_folder_stops_the_run_before_any_output(tmp_p
 def test_a_failed_report_leaves_the_previous_dashboard_untouched(tmp_path: Path, example_data_dir, monkeypatch,
                                                                  capsys) -> None:
     # The page is rendered while the report is written, but saved only once the report is in place.
-    from atlas_xl import report
     from atlas_xl.errors import ArgumentError
+    from atlas_xl.outputs.report import layout as report
 
     (tmp_path / "dashboard.html").write_text("yesterday's page")
 
@@ -196,7 +196,7 @@ def test_an_error_python_can_only_ignore_is_one_line_not_a_traceback() -> None:
     import subprocess
     import sys
 
-    probe = ("import sys; from atlas_xl import cli; sys.unraisablehook = cli._one_line_unraisable\n"
+    probe = ("import sys; from atlas_xl.cli import app as cli; sys.unraisablehook = cli._one_line_unraisable\n"
              "class Spool:\n    def __del__(self):\n        raise OSError(28, 'No space left on device')\n"
              "s = Spool(); del s")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

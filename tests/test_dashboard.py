@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas_xl import dashboard as dash
-from atlas_xl.cli import main
-from atlas_xl.engine import run_engines
+from atlas_xl.cli.app import main
+from atlas_xl.engines.run import run_engines
 from atlas_xl.errors import ArgumentError
-from atlas_xl.generator import HOSTILE_NAMES
+from atlas_xl.inputs.example_generator import HOSTILE_NAMES
+from atlas_xl.outputs.dashboard import render as dash
 from tests.portfolio_builder import client, daily_sales, portfolio, reserve
 
 DAY0 = dt.date(2026, 3, 2)  # Monday

@@ -16,12 +16,12 @@ import openpyxl
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from atlas_xl.cli import main
-from atlas_xl.dashboard import write_dashboard
-from atlas_xl.engine import run_engines
-from atlas_xl.generator import generate_portfolio, write_csv
-from atlas_xl.loader import load_portfolio
-from atlas_xl.money import format_eur
+from atlas_xl.cli.app import main
+from atlas_xl.domain.money import format_eur
+from atlas_xl.engines.run import run_engines
+from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
+from atlas_xl.inputs.loader import load_portfolio
+from atlas_xl.outputs.dashboard.render import write_dashboard
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")

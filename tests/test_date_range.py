@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from atlas_xl import engine as engine_module
-from atlas_xl import excel_engine as xe
-from atlas_xl.cli import main
-from atlas_xl.engine import run_engines
+from atlas_xl.cli.app import main
+from atlas_xl.domain.model import FIRST_DAY, LAST_DAY
+from atlas_xl.domain.schemas import SCHEMAS
+from atlas_xl.engines import run as engine_module
+from atlas_xl.engines.run import run_engines
+from atlas_xl.engines.schedules import build_schedule, portfolio_schedules
 from atlas_xl.errors import ArgumentError, DateError, LoadError
-from atlas_xl.loader import load_portfolio, table_from_frame
-from atlas_xl.model import FIRST_DAY, LAST_DAY
-from atlas_xl.schedules import build_schedule, portfolio_schedules
-from atlas_xl.schemas import SCHEMAS
+from atlas_xl.excel import ranges as xe
+from atlas_xl.inputs.loader import load_portfolio, table_from_frame
 from tests.test_loader import only, problems_of, with_row, write_folder
 
 OUT_OF_RANGE = "out of range; expected a date from 1900-01-01 to 2099-12-31"

@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from atlas_xl.engine import run_engines
-from atlas_xl.ledger import Movement
+from atlas_xl.engines.ledger import Movement
+from atlas_xl.engines.run import run_engines
 from tests.portfolio_builder import MON, client, daily_sales, easter_portfolio, loan, portfolio, reserve
 
 
@@ -183,7 +183,7 @@ def test_the_drilldown_is_computed_once_when_two_threads_ask_together(monkeypatc
     import threading
     import time
 
-    from atlas_xl.ledger import Ledger
+    from atlas_xl.engines.ledger import Ledger
 
     result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
     calls: list[str] = []
@@ -250,7 +250,7 @@ def test_payouts_no_sepa_transfer_can_carry_are_blocked_with_their_reason():
 
 
 def test_the_reference_blocks_the_same_payouts():
-    from atlas_xl.reference import reference_run
+    from tests.reference import reference_run
 
     p = portfolio(
         [client("BADBIC", bic="XXXX"), client("EMOJI", name="\U0001F600"),

@@ -1,4 +1,4 @@
-"""EPC character set, length and IBAN/BIC rules (atlas_xl.epc)."""
+"""EPC character set, length and IBAN/BIC rules (atlas_xl.domain.epc_text)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from schwifty import BIC, IBAN, registry
 from schwifty.exceptions import SchwiftyException
 
-from atlas_xl.epc import (
+from atlas_xl.domain.epc_text import (
     NAME_MAX,
     REMITTANCE_MAX,
     _is_canonical_bic,

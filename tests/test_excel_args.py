@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas_xl import excel_args as xa
-from atlas_xl import excel_engine as xe
+from atlas_xl.domain.model import DayCount
+from atlas_xl.domain.money import to_cents
+from atlas_xl.domain.schemas import SCHEMAS
 from atlas_xl.errors import AmountError, ArgumentError, LoadError, Problem
-from atlas_xl.model import DayCount
-from atlas_xl.money import to_cents
-from atlas_xl.schemas import SCHEMAS
+from atlas_xl.excel import args as xa
+from atlas_xl.excel import ranges as xe
 
 LOANS_HEADER = ["loan_id", "client_id", "product", "principal", "annual_rate", "start_date", "periods",
                 "method", "frequency", "day_count"]

@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schwifty import BIC, IBAN
 
-from atlas_xl import generator
-from atlas_xl.calendar import closing_reason, is_banking_date
-from atlas_xl.cli import main
-from atlas_xl.generator import (
+from atlas_xl.cli.app import main
+from atlas_xl.domain.calendar import closing_reason, is_banking_date
+from atlas_xl.domain.model import TABLES
+from atlas_xl.inputs import example_generator as generator
+from atlas_xl.inputs.example_generator import (
     HOSTILE_NAMES,
     _cents_text,
     _rate_text,
@@ -23,8 +24,7 @@ from atlas_xl.generator import (
     write_csv,
     write_xlsx,
 )
-from atlas_xl.loader import load_portfolio
-from atlas_xl.model import TABLES
+from atlas_xl.inputs.loader import load_portfolio
 
 
 @pytest.fixture(scope="module")

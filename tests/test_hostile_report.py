@@ -8,8 +8,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from atlas_xl.cli import main
-from atlas_xl.generator import HOSTILE_NAMES, generate_portfolio, write_csv
+from atlas_xl.cli.app import main
+from atlas_xl.inputs.example_generator import HOSTILE_NAMES, generate_portfolio, write_csv
 
 FORMULA_LIKE = [n for n in HOSTILE_NAMES if n[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
@@ -56,7 +56,7 @@ def test_numbers_stay_numbers(hostile_report):
 def test_generated_csv_guards_formula_text_and_loads_back_exactly(tmp_path):
     import csv
 
-    from atlas_xl.loader import load_portfolio
+    from atlas_xl.inputs.loader import load_portfolio
 
     tables = generate_portfolio(clients=40, days=5, seed=3, hostile=True)
     write_csv(tables, tmp_path)

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atlas_xl import loader
+from atlas_xl.domain.model import TABLES
+from atlas_xl.domain.schemas import SCHEMAS, frame_schema, markdown_table
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
-from atlas_xl.loader import load_portfolio, portfolio_from_tables
-from atlas_xl.model import TABLES
-from atlas_xl.schemas import SCHEMAS, frame_schema, markdown_table
+from atlas_xl.inputs import loader
+from atlas_xl.inputs.loader import load_portfolio, portfolio_from_tables
 
 # A minimal valid portfolio, as CSV text (row numbers as the user sees them: header = 1).
 GOOD = {

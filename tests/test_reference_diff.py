@@ -1,4 +1,4 @@
-"""The vectorised engines against the per-row Decimal reference (atlas_xl.reference), to the cent.
+"""The vectorised engines against the per-row Decimal reference (tests.reference), to the cent.
 
 Three layers: hand-computed checks that the reference itself follows the stated rules; hypothesis-
 generated small portfolios (several clients, every term kind) where engine and reference must agree on
@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas_xl.engine import EngineResult, run_engines
-from atlas_xl.ledger import LEGS, Movement
-from atlas_xl.model import Portfolio, Subaccount
-from atlas_xl.reference import DAILY_COLUMNS, ReferenceResult, reference_run
+from atlas_xl.domain.model import Portfolio, Subaccount
+from atlas_xl.engines.ledger import LEGS, Movement
+from atlas_xl.engines.run import EngineResult, run_engines
 from tests.portfolio_builder import VALID_IBANS, client, daily_sales, easter_portfolio, loan, portfolio, reserve
+from tests.reference import DAILY_COLUMNS, ReferenceResult, reference_run
 
 BAD_IBAN = "DE00370400440532013000"  # check digits 00 can never be valid
 
@@ -314,8 +314,8 @@ def test_one_cent_balance_with_half_withholding():
 
 @pytest.mark.parametrize("seed", [7, 11])
 def test_engine_matches_reference_on_generator_portfolio(seed: int):
-    from atlas_xl.generator import generate_portfolio
-    from atlas_xl.loader import portfolio_from_tables
+    from atlas_xl.inputs.example_generator import generate_portfolio
+    from atlas_xl.inputs.loader import portfolio_from_tables
 
     # the generator's documented cases (blocked, KYC, invalid IBAN, negative opening, caps, ...) over a
     # quarter, loaded through the validating loader as in production

@@ -1,4 +1,4 @@
-"""The report's column-to-XML conversions (atlas_xl.report_cells) and xlsafe's whole-column Arrow check.
+"""The report's column-to-XML conversions (atlas_xl.outputs.report.fast_xlsx) and xlsafe's whole-column Arrow check.
 
 Values here are hand-computed; tests/test_report_fast.py compares whole workbooks with the per-cell writer.
 """
@@ -17,8 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas_xl.report import CONVERT
-from atlas_xl.report_cells import (
+from atlas_xl.outputs.report.fast_xlsx import (
     NUMBER_TEXT,
     TEXT,
     arrow_texts,
@@ -29,7 +28,15 @@ from atlas_xl.report_cells import (
     row_xml,
     text_cells,
 )
-from atlas_xl.xlsafe import UNWRITABLE, UNWRITABLE_RE2, UnwritableTextError, joined_text, sheet_text_array, text_bytes
+from atlas_xl.outputs.report.layout import CONVERT
+from atlas_xl.outputs.xlsafe import (
+    UNWRITABLE,
+    UNWRITABLE_RE2,
+    UnwritableTextError,
+    joined_text,
+    sheet_text_array,
+    text_bytes,
+)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

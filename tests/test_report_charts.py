@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 from openpyxl.chart._chart import ChartBase
 
-from atlas_xl.engine import run_engines
-from atlas_xl.report import write_report
-from atlas_xl.report_charts import CHART_DATA_SHEET
+from atlas_xl.engines.run import run_engines
+from atlas_xl.outputs.report.charts import CHART_DATA_SHEET
+from atlas_xl.outputs.report.layout import write_report
 from tests.portfolio_builder import client, daily_sales, loan, portfolio, reserve
 
 DAY = dt.date(2026, 3, 2)  # a Monday and a TARGET2 banking day: daily payouts are due

@@ -1,7 +1,8 @@
 """The report writer's fast row path writes the same workbook as openpyxl's per-cell API.
 
 `ReportWriter.table` builds each row's XML a column at a time and splices it into the file openpyxl writes for
-the sheet (atlas_xl.report.SheetRows). Every test here opens the result with openpyxl (not read-only, so styles are
+the sheet (atlas_xl.outputs.report.layout.SheetRows).
+Every test here opens the result with openpyxl (not read-only, so styles are
 visible) and compares a canonical dump of it: each cell's value, type, number format, font, fill, alignment
 and quotePrefix, plus freeze panes, filter, conditional formats, column widths and chart references.
 
@@ -30,9 +31,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import IllegalCharacterError
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from atlas_xl import report
-from atlas_xl.report import Col, ReportWriter
-from atlas_xl.xlsafe import UnwritableTextError, safe_cell
+from atlas_xl.outputs.report import layout as report
+from atlas_xl.outputs.report.layout import Col, ReportWriter
+from atlas_xl.outputs.xlsafe import UnwritableTextError, safe_cell
 
 FIXTURE = Path(__file__).with_name("report_fast_reference.json")
 
@@ -241,9 +242,9 @@ def test_sheets_split_past_the_row_limit_match_the_per_cell_writer(tmp_path: Pat
 @pytest.fixture(scope="module")
 def hostile_result(tmp_path_factory):
     """A generated portfolio with formula-like, padded and non-ASCII client names, as `atlas-xl run` loads it."""
-    from atlas_xl.engine import run_engines
-    from atlas_xl.generator import generate_portfolio, write_csv
-    from atlas_xl.loader import load_portfolio
+    from atlas_xl.engines.run import run_engines
+    from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
+    from atlas_xl.inputs.loader import load_portfolio
 
     folder = tmp_path_factory.mktemp("hostile")
     write_csv(generate_portfolio(clients=40, days=60, seed=3, hostile=True), folder)

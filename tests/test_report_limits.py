@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from atlas_xl import report
+from atlas_xl.outputs.report import layout as report
 
 
 def test_small_release_lists_stay_daily():

@@ -1,4 +1,5 @@
-"""The reviewer's payout list (atlas_xl.reviewer_list), read back with openpyxl as an approver's Excel would."""
+"""The reviewer's payout list (atlas_xl.outputs.sepa.reviewer_list), read back with openpyxl as an approver's
+Excel would."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 from openpyxl import load_workbook
 
 from atlas_xl.errors import ArgumentError
-from atlas_xl.reviewer_list import write_reviewer_list
-from atlas_xl.sepa import CreditTransfer
-from atlas_xl.sepa import write_reviewer_list as reexported
+from atlas_xl.outputs.sepa.pain001 import CreditTransfer
+from atlas_xl.outputs.sepa.pain001 import write_reviewer_list as reexported
+from atlas_xl.outputs.sepa.reviewer_list import write_reviewer_list
 
 HYPERLINK = '=HYPERLINK("http://x","click")'
 TRANSFERS = [
@@ -143,7 +144,7 @@ def test_atomic_replace_and_no_partial_file(tmp_path: Path) -> None:
 
 def test_amount_decimal_exactness() -> None:
     # the writer converts int cents with Decimal.scaleb, exact for any size
-    from atlas_xl.reviewer_list import _euros
+    from atlas_xl.outputs.sepa.reviewer_list import _euros
 
     assert _euros(123467) == Decimal("1234.67")
     assert _euros(99_999_999_999) == Decimal("999999999.99")

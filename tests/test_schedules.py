@@ -1,4 +1,4 @@
-"""Repayment schedules, loan positions and the portfolio projection (atlas_xl.schedules)."""
+"""Repayment schedules, loan positions and the portfolio projection (atlas_xl.engines.schedules)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas_xl.errors import ArgumentError, AtlasError
-from atlas_xl.schedules import (
+from atlas_xl.engines.schedules import (
     SCHEDULE_COLUMNS,
     annuity_payment_cents,
     build_schedule,
@@ -21,6 +20,7 @@ from atlas_xl.schedules import (
     portfolio_schedules,
     projection,
 )
+from atlas_xl.errors import ArgumentError, AtlasError
 
 D = dt.date
 
@@ -161,7 +161,7 @@ def test_tiny_linear_loan_never_goes_negative() -> None:
 
 
 def test_enum_arguments_and_timestamp_start() -> None:
-    from atlas_xl.model import DayCount, Frequency, RepaymentMethod
+    from atlas_xl.domain.model import DayCount, Frequency, RepaymentMethod
 
     a = build_schedule(100_000, 50_000, 6, pd.Timestamp("2026-05-05 13:30"), RepaymentMethod.LINEAR,
                        Frequency.WEEKLY, DayCount.ACT_365F)
@@ -245,7 +245,7 @@ def test_annuity_payment_matches_numpy_financial_pmt(principal: int, ppm: int, p
        per_year=st.sampled_from([12, 52]))
 def test_vectorised_annuity_payment_is_exact(loans: list[tuple[int, int]], ties: list[int], periods: int,
                                              per_year: int) -> None:
-    from atlas_xl.schedules import _annuity_payments
+    from atlas_xl.engines.schedules import _annuity_payments
 
     # exact half-cent payments, where the float formula lands just below the tie: one period at
     # 3.75 % monthly, P = 160 x (2k+1): P x 0.0375/12 = P/320 = k + 0.5 cents; at 25 % weekly,
@@ -288,7 +288,7 @@ def test_schedule_invariants(terms: dict) -> None:
     assert (s["principal_cents"] >= 0).all() and (s["interest_cents"] >= 0).all()
     due = s["due_date"].to_numpy().astype("datetime64[D]")
     assert (np.diff(due) > np.timedelta64(0, "D")).all()
-    from atlas_xl.calendar import is_banking_day
+    from atlas_xl.domain.calendar import is_banking_day
 
     assert np.all(is_banking_day(due))
     assert s["due_date"].iloc[0] > pd.Timestamp(terms["start_date"])

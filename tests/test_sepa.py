@@ -1,4 +1,4 @@
-"""pain.001 credit transfer files (atlas_xl.sepa): structure, EPC rules, XSD validity, hostile text."""
+"""pain.001 credit transfer files (atlas_xl.outputs.sepa.pain001): structure, EPC rules, XSD validity, hostile text."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from lxml import etree
 from schwifty import IBAN
 
-from atlas_xl import sepa
 from atlas_xl.errors import SepaError
-from atlas_xl.sepa import (
+from atlas_xl.outputs.sepa import pain001 as sepa
+from atlas_xl.outputs.sepa.pain001 import (
     CreditTransfer,
     Debtor,
     PainVersion,

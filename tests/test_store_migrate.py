@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from atlas_xl.store import HEAD_REVISION, _make_engine, _parse_url, alembic_config, migrate, open_store
+from atlas_xl.store.database import HEAD_REVISION, _make_engine, _parse_url, alembic_config, migrate, open_store
 
 
 def test_head_revision_is_the_newest_migration() -> None:
@@ -30,7 +30,7 @@ def test_an_older_database_is_still_upgraded(tmp_path: Path) -> None:
 def test_a_current_database_opens_without_loading_alembic(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'atlas.db'}"
     open_store(url)  # creates it: Alembic runs once
-    probe = ("import sys; from atlas_xl.store import open_store; open_store(sys.argv[1]); "
+    probe = ("import sys; from atlas_xl.store.database import open_store; open_store(sys.argv[1]); "
              "print('alembic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -13,9 +13,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from atlas_xl import workflow as wf
 from atlas_xl.errors import ConfigError
-from atlas_xl.store import Base, Store, alembic_config, mask_url, open_store
+from atlas_xl.store.database import Base, Store, alembic_config, mask_url, open_store
+from atlas_xl.workflow import service as wf
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import PG_PASSWORD, PgServer, make_payouts
 
@@ -131,7 +131,7 @@ def test_bad_urls_are_config_errors(url: str) -> None:
 
 
 def test_password_is_masked_everywhere(pg_server: PgServer, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
-    from atlas_xl.cli import main
+    from atlas_xl.cli.app import main
 
     caplog.set_level(logging.DEBUG)
     url = pg_server.create_database()

@@ -10,9 +10,10 @@ import numpy_financial as npf
 import pandas as pd
 import pytest
 
-from atlas_xl import __version__, udfs
-from atlas_xl import excel_engine as xe
-from atlas_xl.schedules import build_schedule, portfolio_schedules, projection
+from atlas_xl import __version__
+from atlas_xl.engines.schedules import build_schedule, portfolio_schedules, projection
+from atlas_xl.excel import ranges as xe
+from atlas_xl.excel import udfs
 
 LOANS_HEADER = ["loan_id", "client_id", "product", "principal", "annual_rate", "start_date", "periods",
                 "method", "frequency", "day_count"]

@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from atlas_xl import excel_engine as xe
-from atlas_xl import udfs
-from atlas_xl.engine import EngineResult, run_engines
-from atlas_xl.excel_args import date_to_serial
-from atlas_xl.generator import generate_portfolio, write_csv
-from atlas_xl.loader import load_portfolio
-from atlas_xl.model import Portfolio
+from atlas_xl.domain.model import Portfolio
+from atlas_xl.engines.run import EngineResult, run_engines
+from atlas_xl.excel import ranges as xe
+from atlas_xl.excel import udfs
+from atlas_xl.excel.args import date_to_serial
+from atlas_xl.excel.workbook import raw_tables
+from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
+from atlas_xl.inputs.loader import load_portfolio
 from atlas_xl.settings import Settings
-from atlas_xl.workbook import raw_tables
 
 CLIENTS_HEADER = ["client_id", "name", "country", "iban", "bic", "status", "kyc_status", "credit_limit",
                   "payout_frequency", "min_payout", "factoring_withhold_rate", "opening_balance"]

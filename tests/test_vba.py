@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oletools.olevba import VBA_Parser, VBA_Project, decompress_stream
 
-from atlas_xl import vba
 from atlas_xl.errors import ArgumentError
+from atlas_xl.excel.vba import project as vba
 
 
 def read_back(project: bytes) -> dict[str, bytes]:
@@ -167,14 +167,14 @@ def test_bad_modules_are_refused(modules: dict[str, str], message: str) -> None:
 
 @pytest.fixture(scope="module")
 def workbook_modules() -> dict[str, str]:
-    from atlas_xl.workbook import SHEETS, vba_project
+    from atlas_xl.excel.workbook import SHEETS, vba_project
 
     project = vba_project(len(SHEETS))
     return {name: code.decode("ascii") for name, code in read_back(project).items()}
 
 
 def test_workbook_project_modules(workbook_modules: dict[str, str]) -> None:
-    from atlas_xl.workbook import SHEETS, macro_module_source, xlwings_module_source
+    from atlas_xl.excel.workbook import SHEETS, macro_module_source, xlwings_module_source
 
     expected_docs = {"ThisWorkbook", *(f"Sheet{i}" for i in range(1, len(SHEETS) + 1))}
     assert set(workbook_modules) == expected_docs | {"xlwings", "AtlasMacros", "xlwings_udfs"}
@@ -194,7 +194,7 @@ def _subs(source: str) -> set[str]:
 
 
 def test_every_button_macro_is_a_sub(workbook_modules: dict[str, str]) -> None:
-    from atlas_xl.workbook import BUTTONS
+    from atlas_xl.excel.workbook import BUTTONS
 
     subs = set().union(*(_subs(code) for code in workbook_modules.values()))
     assert {b.macro for b in BUTTONS} <= subs
@@ -203,7 +203,7 @@ def test_every_button_macro_is_a_sub(workbook_modules: dict[str, str]) -> None:
 def test_every_runpython_call_names_an_existing_function(workbook_modules: dict[str, str]) -> None:
     import importlib
 
-    from atlas_xl.workbook import BUTTONS
+    from atlas_xl.excel.workbook import BUTTONS
 
     calls = re.findall(r'RunPython "import ([\w.]+); \1\.(\w+)\(\)"', workbook_modules["AtlasMacros"])
     assert sorted(fn for _m, fn in calls) == sorted(b.python for b in BUTTONS)
@@ -213,7 +213,7 @@ def test_every_runpython_call_names_an_existing_function(workbook_modules: dict[
 
 
 def test_every_udf_has_its_wrapper(workbook_modules: dict[str, str]) -> None:
-    from atlas_xl import udfs
+    from atlas_xl.excel import udfs
 
     wrappers = workbook_modules["xlwings_udfs"]
     for name in udfs.UDF_NAMES:
@@ -222,14 +222,14 @@ def test_every_udf_has_its_wrapper(workbook_modules: dict[str, str]) -> None:
         header = re.search(rf"^Function {name}\(([^)]*)\)", wrappers, flags=re.M)
         assert header, name
         assert [p.replace("Optional ", "") for p in header.group(1).split(", ") if p] == params
-        assert f'XLPy.CallUDF("atlas_xl.udfs", "{name}"' in wrappers
+        assert f'XLPy.CallUDF("atlas_xl.excel.udfs", "{name}"' in wrappers
     assert set(re.findall(r"^Function (\w+)\(", wrappers, flags=re.M)) == set(udfs.UDF_NAMES)
 
 
 def test_windows_stubs_do_not_leak() -> None:
     import sys
 
-    from atlas_xl.workbook import udf_wrapper_source
+    from atlas_xl.excel.workbook import udf_wrapper_source
 
     udf_wrapper_source()
     assert "pythoncom" not in sys.modules and "xlwings.udfs" not in sys.modules

@@ -21,12 +21,12 @@ import openpyxl
 import pytest
 from schedula.utils.cst import EMPTY  # the blank-cell token of `formulas` (built on schedula)
 
-from atlas_xl import excel_engine as xe
-from atlas_xl import udfs
-from atlas_xl.cli import main
-from atlas_xl.loader import load_portfolio
+from atlas_xl.cli.app import main
+from atlas_xl.excel import ranges as xe
+from atlas_xl.excel import udfs
+from atlas_xl.excel.workbook import build_workbook_file
+from atlas_xl.inputs.loader import load_portfolio
 from atlas_xl.settings import Settings
-from atlas_xl.workbook import build_workbook_file
 
 SHEETS = ("Payouts", "Reserves", "Exposure")
 

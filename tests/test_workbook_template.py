@@ -10,12 +10,12 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from atlas_xl import udfs
-from atlas_xl.cli import main
-from atlas_xl.loader import load_portfolio
-from atlas_xl.model import Portfolio
+from atlas_xl.cli.app import main
+from atlas_xl.domain.model import Portfolio
+from atlas_xl.excel import udfs
+from atlas_xl.excel.workbook import BUTTONS, NAMED_CELLS, SHEETS, TABLE_SHEETS, build_workbook_file
+from atlas_xl.inputs.loader import load_portfolio
 from atlas_xl.settings import Settings
-from atlas_xl.workbook import BUTTONS, NAMED_CELLS, SHEETS, TABLE_SHEETS, build_workbook_file
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 
@@ -57,7 +57,7 @@ def test_sheets_tables_names(built: Path) -> None:
         rows = len(getattr(portfolio, table))
         assert ws.tables[sheet].ref.endswith(str(rows + 1))  # header + one row per record
     config = {row[0]: row[1] for row in book["xlwings.conf"].iter_rows(values_only=True)}
-    assert config["UDF Modules"] == "atlas_xl.udfs"
+    assert config["UDF Modules"] == "atlas_xl.excel.udfs"
     assert book["Dashboard"]["B4"].number_format == "yyyy-mm-dd"
     assert book["Dashboard"].freeze_panes is None and book["Clients"].freeze_panes == "A2"
     assert book.vba_archive is not None

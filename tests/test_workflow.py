@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from atlas_xl import workflow as wf
 from atlas_xl.errors import ArgumentError, PermissionDenied, WorkflowError
-from atlas_xl.permissions import PERMISSIONS, Action, Role
 from atlas_xl.settings import Settings
-from atlas_xl.store import AuditEntry, PaidPayout, RunPayout, Store
+from atlas_xl.store.database import AuditEntry, PaidPayout, RunPayout, Store
+from atlas_xl.workflow import service as wf
+from atlas_xl.workflow.permissions import PERMISSIONS, Action, Role
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
@@ -147,7 +147,7 @@ def test_self_approval_rule_holds_independent_of_roles(admin_users: Store) -> No
     store = admin_users
     run = wf.propose_run(store, make_payouts({"C001": 100}), DAY, "otto", settings=SMALL).run
     with store.transaction() as s:
-        from atlas_xl.store import PayoutRun
+        from atlas_xl.store.database import PayoutRun
 
         s.get(PayoutRun, run.run_id).proposed_by = "fiona"
     with pytest.raises(PermissionDenied, match="'fiona' proposed run .* may not approve it"):
@@ -318,7 +318,7 @@ def test_credit_limit_and_reserve_terms_changes_are_audited(admin_users: Store) 
 
 
 def test_overrides_replace_the_data_values(admin_users: Store, example_data_dir: Path) -> None:
-    from atlas_xl.loader import load_portfolio
+    from atlas_xl.inputs.loader import load_portfolio
 
     portfolio = load_portfolio(example_data_dir)
     client = str(portfolio.clients["client_id"].iloc[0])
@@ -345,7 +345,7 @@ def test_executed_payouts_are_read_back_exactly_per_date(admin_users: Store, tmp
     # dates the start of the runs.
     import pandas as pd
 
-    from atlas_xl.workflow import _executed_payouts
+    from atlas_xl.workflow.service import _executed_payouts
 
     store = admin_users
     big = 999_999_999_99

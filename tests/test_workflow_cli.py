@@ -1,4 +1,4 @@
-"""`atlas-xl users|payouts|audit` end to end through atlas_xl.cli.main, on the bundled example data,
+"""`atlas-xl users|payouts|audit` end to end through atlas_xl.cli.app.main, on the bundled example data,
 on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from atlas_xl.cli import main
-from atlas_xl.sepa import PainVersion, validate_pain001
-from atlas_xl.store import open_store
+from atlas_xl.cli.app import main
+from atlas_xl.outputs.sepa.pain001 import PainVersion, validate_pain001
+from atlas_xl.store.database import open_store
 from tests.pg_fixtures import *  # noqa: F403
 
 
@@ -157,7 +157,7 @@ def test_a_payout_date_outside_the_settlement_data_is_refused(cli_db: str, examp
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     # Before the first data day the opening balances would be paid, and paid again by a later run; after the
     # last one the day's settlements are not loaded yet and would never be paid. Nothing is proposed.
-    from atlas_xl.loader import load_portfolio
+    from atlas_xl.inputs.loader import load_portfolio
 
     portfolio = load_portfolio(example_data_dir)
     first, last = portfolio.first_date.date(), portfolio.last_date.date()
@@ -185,7 +185,7 @@ def test_a_reviewer_list_the_disk_refuses_says_the_run_is_paid_and_how_to_get_th
     # list. The user learns that the run is paid (not an internal error) and that executing again writes it.
     import errno
 
-    from atlas_xl import workflow
+    from atlas_xl.workflow import service as workflow
 
     db = ["--db", cli_db]
     proposed = _json(capsys, "payouts", "propose", "--data", str(example_data_dir), *db, "--user", "otto")
@@ -216,8 +216,8 @@ def test_a_payout_day_without_an_executed_run_is_paid_with_the_next_run(
     # unreachable); then Mon 11-23 is proposed. Before, the engine took Friday as paid by its rules, and
     # Friday's money was never paid. Now, for a daily client without factoring withholding, Monday's payout
     # is exactly what Friday's and Monday's would have been: the engine's payables of both days, summed.
-    from atlas_xl.engine import run_engines
-    from atlas_xl.loader import load_portfolio
+    from atlas_xl.engines.run import run_engines
+    from atlas_xl.inputs.loader import load_portfolio
 
     db = ["--db", cli_db]
     data = ["--data", str(example_data_dir)]
@@ -251,9 +251,9 @@ def test_a_payout_day_without_an_executed_run_is_paid_with_the_next_run(
     # then taken from the runs)
     from dataclasses import replace
 
-    from atlas_xl.grid import build_grid
-    from atlas_xl.payouts import executed_payouts
-    from atlas_xl.workflow import apply_overrides
+    from atlas_xl.engines.grid import build_grid
+    from atlas_xl.engines.payouts import executed_payouts
+    from atlas_xl.workflow.service import apply_overrides
 
     later = portfolio.settlements[portfolio.settlements["value_date"] >= "2026-11-20"]
     read = apply_overrides(open_store(cli_db), replace(portfolio, settlements=later)).paid
@@ -277,8 +277,8 @@ def test_a_returned_payout_is_owed_again_and_paid_with_the_next_run(
         cli_db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, example_data_dir: Path) -> None:
     # Thursday 2026-11-19's run is executed; the bank returns one client's payout (AC04). That money is back
     # with us, so Friday's run pays it again with Friday's own amount (a daily client without withholding).
-    from atlas_xl.engine import run_engines
-    from atlas_xl.loader import load_portfolio
+    from atlas_xl.engines.run import run_engines
+    from atlas_xl.inputs.loader import load_portfolio
 
     db = ["--db", cli_db]
     data = ["--data", str(example_data_dir)]

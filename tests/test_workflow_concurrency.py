@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from atlas_xl import workflow as wf
 from atlas_xl.errors import AtlasError
 from atlas_xl.settings import Settings
-from atlas_xl.store import AuditEntry, PaidPayout, PayoutRun, Store, open_store
+from atlas_xl.store.database import AuditEntry, PaidPayout, PayoutRun, Store, open_store
+from atlas_xl.workflow import service as wf
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 

@@ -1,0 +1,199 @@
+"""The declared shape of the four input tables: one place for docs, the loader's checks and pandera.
+
+Each table is a `TableSchema` of `ColumnSpec`s (kind, required, allowed values, range, key, reference).
+The loader (atlas_xl.inputs.loader) drives every raw-text check from these declarations; `frame_schema()` turns
+the same declaration into a `pandera.pandas.DataFrameSchema` for the frames after loading
+(int64 cents / ppm, datetime64 dates), and `markdown_table()` renders the docs table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from atlas_xl.domain.model import (
+    MAX_PRINCIPAL_CENTS,
+    ClientStatus,
+    DayCount,
+    Frequency,
+    HoldBasis,
+    KycStatus,
+    PayoutFrequency,
+    Product,
+    RepaymentMethod,
+    ReserveKind,
+)
+from atlas_xl.domain.money import PPM
+from atlas_xl.engines.schedules import MAX_PERIODS  # the schedules engine's limit: refused at load, located
+
+Kind = Literal["id", "text", "country", "currency", "enum", "amount", "rate", "int", "date"]
+
+NO_CAP = -1  # cap_cents when the cap cell is blank
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: Kind
+    required: bool = True
+    allowed: tuple[str, ...] = ()  # enums: the canonical spellings
+    min_value: int | None = None  # amounts in cents, rates in ppm, ints as themselves
+    max_value: int | None = None
+    min_exclusive: bool = False  # principal > 0
+    max_len: int | None = None  # text
+    blank_value: int | None = None  # optional amount: what a blank cell becomes (cap -> -1)
+    rule: str = ""  # the human rule, for docs
+
+    @property
+    def loaded_name(self) -> str:
+        """The column name in the loaded frame (`sales` -> `sales_cents`, `rate` -> `rate_ppm`)."""
+        if self.kind == "amount":
+            return f"{self.name}_cents"
+        if self.kind == "rate":
+            return f"{self.name}_ppm"
+        return self.name
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    key: tuple[str, ...]
+    references: dict[str, str] = field(default_factory=dict)  # column -> "table.column"
+    min_rows: int = 0  # clients and settlements must not be empty
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def loaded_columns(self) -> tuple[str, ...]:
+        return (*(c.loaded_name for c in self.columns), "source_row")
+
+
+def _values(enum: type) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)
+
+
+CLIENT_REF = {"client_id": "clients.client_id"}
+RATE_0_1 = {"min_value": 0, "max_value": PPM}
+
+CLIENTS = TableSchema(
+    name="clients",
+    key=("client_id",),
+    min_rows=1,
+    columns=(
+        ColumnSpec("client_id", "id", max_len=20, rule="unique, 1-20 chars of A-Z a-z 0-9 _ -"),
+        ColumnSpec("name", "text", max_len=140, rule="1-140 chars"),
+        ColumnSpec("country", "country", rule="ISO 3166 alpha-2 (e.g. DE)"),
+        ColumnSpec("iban", "text", max_len=34 + 8, rule="text; a bad check digit blocks the payout"),
+        ColumnSpec("bic", "text", required=False, max_len=11 + 3, rule="optional"),
+        ColumnSpec("status", "enum", allowed=_values(ClientStatus)),
+        ColumnSpec("kyc_status", "enum", allowed=_values(KycStatus)),
+        ColumnSpec("credit_limit", "amount", min_value=0, rule=">= 0"),
+        ColumnSpec("payout_frequency", "enum", allowed=_values(PayoutFrequency)),
+        ColumnSpec("min_payout", "amount", min_value=0, rule=">= 0"),
+        ColumnSpec("factoring_withhold_rate", "rate", **RATE_0_1, rule="0..1"),
+        ColumnSpec("opening_balance", "amount", rule="may be negative"),
+    ),
+)
+
+SETTLEMENTS = TableSchema(
+    name="settlements",
+    key=("client_id", "value_date", "currency"),
+    references=CLIENT_REF,
+    min_rows=1,
+    columns=(
+        ColumnSpec("client_id", "id", max_len=20, rule="must exist in clients"),
+        ColumnSpec("value_date", "date", rule="YYYY-MM-DD"),
+        ColumnSpec("currency", "currency", rule="ISO 4217; only EUR is processed, others are refused"),
+        ColumnSpec("sales", "amount", min_value=0, rule=">= 0"),
+        ColumnSpec("refunds", "amount", min_value=0, rule=">= 0"),
+        ColumnSpec("chargebacks", "amount", min_value=0, rule=">= 0"),
+        ColumnSpec("fees", "amount", min_value=0, rule=">= 0"),
+    ),
+)
+
+LOANS = TableSchema(
+    name="loans",
+    key=("loan_id",),
+    references=CLIENT_REF,
+    columns=(
+        ColumnSpec("loan_id", "id", max_len=20, rule="unique"),
+        ColumnSpec("client_id", "id", max_len=20, rule="must exist in clients"),
+        ColumnSpec("product", "enum", allowed=_values(Product)),
+        ColumnSpec("principal", "amount", min_value=0, min_exclusive=True, max_value=MAX_PRINCIPAL_CENTS,
+                   rule="> 0, at most 1,000,000,000.00"),
+        ColumnSpec("annual_rate", "rate", **RATE_0_1, rule="0..1"),
+        ColumnSpec("start_date", "date", rule="YYYY-MM-DD"),
+        ColumnSpec("periods", "int", min_value=1, max_value=MAX_PERIODS, rule=f"1..{MAX_PERIODS}"),
+        ColumnSpec("method", "enum", allowed=_values(RepaymentMethod)),
+        ColumnSpec("frequency", "enum", allowed=_values(Frequency)),
+        ColumnSpec("day_count", "enum", allowed=_values(DayCount)),
+    ),
+)
+
+RESERVE_TERMS = TableSchema(
+    name="reserve_terms",
+    key=("client_id", "reserve"),
+    references=CLIENT_REF,
+    columns=(
+        ColumnSpec("client_id", "id", max_len=20, rule="must exist in clients"),
+        ColumnSpec("reserve", "enum", allowed=_values(ReserveKind)),
+        ColumnSpec("rate", "rate", **RATE_0_1, rule="0..1 of each day's gross sales"),
+        ColumnSpec("hold_days", "int", min_value=0, max_value=10_000, rule=">= 0"),
+        ColumnSpec("hold_basis", "enum", allowed=_values(HoldBasis)),
+        ColumnSpec("cap", "amount", required=False, min_value=0, blank_value=NO_CAP,
+                   rule="optional (blank = no cap, loaded as -1), >= 0"),
+        ColumnSpec("fixed_amount", "amount", min_value=0, rule=">= 0"),
+        ColumnSpec("min_balance", "amount", min_value=0, rule=">= 0"),
+    ),
+)
+
+SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (CLIENTS, SETTLEMENTS, LOANS, RESERVE_TERMS)}
+
+
+def frame_schema(table: str):  # -> pandera.pandas.DataFrameSchema (import kept lazy: pandera is slow to import)
+    """The pandera schema of a LOADED frame, derived from the same declaration."""
+    import pandera.pandas as pa
+
+    spec = SCHEMAS[table]
+    columns: dict[str, pa.Column] = {}
+    for col in spec.columns:
+        checks = []
+        if col.kind in ("amount", "rate", "int"):
+            dtype: object = "int64"
+            low = col.min_value
+            if col.blank_value is not None and low is not None:
+                checks.append(pa.Check(lambda s, lo=low, blank=col.blank_value: (s >= lo) | (s == blank),
+                                       name=f"ge_{low}_or_blank"))
+            elif low is not None:
+                checks.append(pa.Check.gt(low) if col.min_exclusive else pa.Check.ge(low))
+            if col.max_value is not None:
+                checks.append(pa.Check.le(col.max_value))
+        elif col.kind == "date":
+            dtype = "datetime64[ns]"
+        else:
+            dtype = str
+            if col.allowed:
+                checks.append(pa.Check.isin(list(col.allowed)))
+        columns[col.loaded_name] = pa.Column(dtype, checks=checks, nullable=False, description=col.rule)
+    columns["source_row"] = pa.Column("int64", checks=[pa.Check.ge(2)])
+    return pa.DataFrameSchema(columns, unique=list(spec.key), strict=True, name=table)
+
+
+def markdown_table(table: str) -> str:
+    """The docs table of a raw input table (column | type | rule)."""
+    spec = SCHEMAS[table]
+    lines = [f"## {table} (key: {', '.join(spec.key)})", "| column | type | rule |", "|---|---|---|"]
+    for col in spec.columns:
+        rule = col.rule or ("`" + "`, `".join(col.allowed) + "`" if col.allowed else "")
+        if col.allowed and col.rule:
+            rule = f"{col.rule}; one of `" + "`, `".join(col.allowed) + "`"
+        required = "required" if col.required else "optional"
+        text = rule if rule.startswith(required) else f"{required}; {rule}"
+        lines.append(f"| {col.name} | {col.kind} | {text} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Engines: pure computations on the portfolio (no files, Excel or database)."""

@@ -1,0 +1,208 @@
+"""Merchant payouts: the settlement subaccount stepped day by day, and readiness on the payout date.
+
+Rules:
+- The settlement subaccount receives each day's net settlement (sales - refunds - chargebacks - fees),
+  gives the day's reserve holds and gets the releases due (see `reserves`). The opening balance (which
+  may be negative: carried forward) lands on day 0. A negative balance is carried forward until
+  settlements cover it.
+- On each of the client's payout days (daily / weekly / monthly, see `grid.payout_days`) a positive
+  balance is paid out: the factoring share `factoring_withhold_rate` x balance (ROUND_HALF_UP, at most
+  the outstanding advances) is withheld against the factoring subaccount and the rest is paid, unless
+  it is below `min_payout` - then nothing moves and the balance is carried forward. When the share takes
+  the whole balance, it is withheld and nothing is transferred (NOTHING_TO_PAY on the payout date).
+- Before the payout date, only the standing blockers apply (blocked, KYC pending, an IBAN, a BIC or a
+  name that no SEPA transfer can carry), and a payout above one SEPA transfer's maximum waits: the
+  history does not re-evaluate past credit limits. On the payout date every reason is checked:
+  BLOCKED, KYC_PENDING, INVALID_IBAN, INVALID_BIC, NAME_NOT_SEPA, LIMIT_BREACHED (exposure at or over the
+  breach threshold, measured before the payout), NOT_PAYOUT_DAY, NEGATIVE_BALANCE, NOTHING_TO_PAY,
+  BELOW_MINIMUM, ABOVE_SEPA_MAXIMUM (999,999,999.99 EUR); a client is READY when none applies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from atlas_xl.domain.accounts import bic_problem, iban_problems, name_problem, problems_of
+from atlas_xl.domain.model import MAX_TRANSFER_CENTS, BlockReason, ClientStatus, KycStatus, Portfolio
+from atlas_xl.domain.money import apply_rate
+from atlas_xl.engines.grid import DayGrid, dense
+from atlas_xl.errors import DateError
+from atlas_xl.settings import Settings
+
+
+@dataclass(frozen=True)
+class PayoutState:
+    """The settlement side of every client, stepped up to the payout decision of the last day."""
+
+    paid: np.ndarray  # [client, day] payouts made (the last day filled by `decide`)
+    withheld: np.ndarray  # [client, day] factoring repayments withheld from payouts
+    balance_before: np.ndarray  # per client: settlement balance on the payout date before paying
+    carried_forward: np.ndarray  # per client: settlement balance at the end of the previous day
+    factoring_before: np.ndarray  # per client: factoring outstanding before the payout (>= 0)
+    iban_problem: np.ndarray  # '' or the reason text
+    blockers: dict[BlockReason, np.ndarray]  # the standing blockers, checked once
+
+
+def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[BlockReason, np.ndarray]:
+    """Reasons that stop every payout of a client, on any day: its status, or an account or name that no
+    SEPA credit transfer can carry (the writer's own checks, so an approved run can always be executed)."""
+    return {
+        BlockReason.BLOCKED: clients["status"].to_numpy(dtype=object) == ClientStatus.BLOCKED.value,
+        BlockReason.KYC_PENDING: clients["kyc_status"].to_numpy(dtype=object) != KycStatus.VERIFIED.value,
+        BlockReason.INVALID_IBAN: iban_problem != "",
+        BlockReason.INVALID_BIC: problems_of(clients["bic"], bic_problem) != "",
+        BlockReason.NAME_NOT_SEPA: problems_of(clients["name"], name_problem) != "",
+    }
+
+
+def executed_payouts(grid: DayGrid, paid: pd.DataFrame) -> tuple[np.ndarray | None, int]:
+    """[client, day] amounts paid in executed runs (None: no run), and the first day they stand for.
+
+    From the first executed run's date on, what left is known: a day without a run paid nothing. Before
+    it, the rules stand for the payouts made before Atlas (the history the data starts with).
+    """
+    if paid.empty:
+        return None, grid.n_days
+    first = int(grid.day_index(paid["payout_date"]).min())
+    amounts = dense(grid, paid, "amount_cents", date_column="payout_date")
+    return amounts, min(max(first, 0), grid.n_days)
+
+
+def step_settlement(
+    grid: DayGrid, clients: pd.DataFrame, net_flow: np.ndarray, advances: np.ndarray, pay_days: np.ndarray,
+    paid_in_runs: np.ndarray | None = None, runs_from: int | None = None,
+) -> PayoutState:
+    """Step every client's settlement balance through the days before the payout date (from day
+    `runs_from` on, the payouts are those of `paid_in_runs`, the executed runs, instead of the rules)."""
+    n, days = grid.n_clients, grid.n_days
+    iban = iban_problems(clients["iban"])
+    blockers = standing_blockers(clients, iban)
+    standing_ok = ~np.logical_or.reduce(list(blockers.values()))
+    withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
+    minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)
+    # [day, client] working layout: each day's slice is contiguous; transposed back at the end
+    flow_by_day = np.ascontiguousarray(net_flow.T)
+    advances_by_day = np.ascontiguousarray(advances.T)
+    pay_days_by_day = np.ascontiguousarray(pay_days.T)
+    runs_from = days if runs_from is None else runs_from
+    paid_in_runs_by_day = None if paid_in_runs is None else np.ascontiguousarray(paid_in_runs.T)
+    paid = np.zeros((days, n), dtype=np.int64)
+    withheld = np.zeros((days, n), dtype=np.int64)
+    balance = np.zeros(n, dtype=np.int64)
+    outstanding = np.zeros(n, dtype=np.int64)
+    carried = balance
+    for day in range(days):  # a step over days; every operation is across all clients
+        carried = balance
+        balance = balance + flow_by_day[day]
+        outstanding = outstanding + advances_by_day[day]
+        if day == days - 1:
+            break
+        keep_back = np.minimum(apply_rate(np.maximum(balance, 0), withhold_ppm), outstanding)
+        if day >= runs_from and paid_in_runs_by_day is not None:  # what left in executed runs, nothing else
+            paid[day] = paid_in_runs_by_day[day]
+            withheld[day] = np.where(paid[day] > 0, keep_back, 0)  # withheld as the run's payout was made
+        else:
+            due = pay_days_by_day[day] & standing_ok & (balance > 0)
+            to_pay = balance - keep_back
+            # to_pay may be 0 when the factoring share takes it all; above one transfer's maximum it waits
+            pays = due & (to_pay >= minimum) & (to_pay <= MAX_TRANSFER_CENTS)
+            paid[day] = np.where(pays, to_pay, 0)
+            withheld[day] = np.where(pays, keep_back, 0)
+        balance = balance - paid[day] - withheld[day]
+        outstanding = outstanding - withheld[day]
+    return PayoutState(paid.T, withheld.T, balance, carried, outstanding, iban, blockers)
+
+def decide(
+    grid: DayGrid,
+    clients: pd.DataFrame,
+    state: PayoutState,
+    pay_days: np.ndarray,
+    limit_breached: np.ndarray,
+    day_flows: dict[str, np.ndarray],
+    payout_date: dt.date,
+) -> pd.DataFrame:
+    """Readiness and payable amount of every client on the payout date (the grid's last day).
+
+    Fills the last day of `state.paid` / `state.withheld` for the ready clients (the ledger shows the
+    payout of the day as made once it is ready).
+    """
+    blockers = state.blockers
+    balance = state.balance_before
+    withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
+    minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)
+    keep_back = np.where(
+        balance > 0, np.minimum(apply_rate(balance, withhold_ppm), state.factoring_before), 0
+    )
+    payable = np.where(balance > 0, balance - keep_back, 0)
+    reasons = {
+        **blockers,
+        BlockReason.LIMIT_BREACHED: limit_breached,
+        BlockReason.NOT_PAYOUT_DAY: ~pay_days[:, -1],
+        BlockReason.NEGATIVE_BALANCE: balance < 0,
+        # nothing left once the factoring share is withheld counts as nothing to pay, as on earlier days
+        BlockReason.NOTHING_TO_PAY: (balance == 0) | ((balance > 0) & (payable == 0)),
+        BlockReason.BELOW_MINIMUM: (payable > 0) & (payable < minimum),
+        BlockReason.ABOVE_SEPA_MAXIMUM: payable > MAX_TRANSFER_CENTS,
+    }
+    text = np.full(grid.n_clients, "", dtype=object)
+    others_clear = np.ones(grid.n_clients, dtype=bool)  # every reason but NOTHING_TO_PAY is absent
+    for reason, flags in reasons.items():  # the closed set of reasons, each applied to all clients
+        text = np.where(flags, text + reason.value + "; ", text)
+        if reason != BlockReason.NOTHING_TO_PAY:
+            others_clear &= ~flags
+    text = pd.Series(text, dtype=object).str.removesuffix("; ").to_numpy(dtype=object)
+    ready = text == ""
+    last = grid.n_days - 1
+    # the day's movement as on earlier payout days: a ready client is paid; when the factoring share
+    # takes the whole balance, the share is still withheld although there is nothing to transfer
+    state.paid[:, last] = np.where(ready, payable, 0)
+    state.withheld[:, last] = np.where(others_clear & (balance > 0) & (payable >= minimum), keep_back, 0)
+    date_text = payout_date.isoformat()
+    client_ids = clients["client_id"].to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "client_id": client_ids,
+            "name": clients["name"].to_numpy(dtype=object),
+            "country": clients["country"].to_numpy(dtype=object),
+            "iban": clients["iban"].to_numpy(dtype=object),
+            "bic": clients["bic"].fillna("").to_numpy(dtype=object),
+            "payout_frequency": clients["payout_frequency"].to_numpy(dtype=object),
+            "carried_forward_cents": state.carried_forward,
+            "net_settlement_cents": day_flows["net_settlement"],
+            "fees_cents": day_flows["fees"],
+            "new_holds_cents": day_flows["holds"],
+            "releases_cents": day_flows["releases"],
+            "available_cents": balance,
+            "withheld_cents": keep_back,
+            "amount_cents": payable,
+            "min_payout_cents": minimum,
+            "ready": ready,
+            "reasons": text,
+            "iban_problem": state.iban_problem,
+            "remittance": "Atlas settlement payout " + date_text + " " + pd.Series(client_ids, dtype=object),
+        }
+    )
+
+
+def compute_payouts(
+    portfolio: Portfolio, payout_date: dt.date, settings: Settings | None = None
+) -> pd.DataFrame:
+    """The payout of every client on `payout_date` (one row per client; see `decide` for the columns).
+
+    The payout date must be a day the settlements cover: a run for a later day would pay without that day's
+    settlements, and as later runs take the day as paid by the rules, they would never be paid.
+    """
+    from atlas_xl.engines.run import run_engines  # the engine composes reserves, exposure and payouts
+
+    if portfolio.settlements.empty:
+        raise DateError("the settlements table is empty: there is nothing to pay out; load the settlements first")
+    last = portfolio.last_date.date()
+    if payout_date > last:
+        raise DateError(f"payout date {payout_date.isoformat()} is after the last settlement date in the data "
+                        f"({last.isoformat()}): that day's settlements are not loaded yet; load them, or "
+                        f"choose {last.isoformat()} or earlier")
+    return run_engines(portfolio, payout_date, settings).payouts

@@ -1,0 +1,1 @@
+"""The Excel front: worksheet functions, macros, the operations workbook and its VBA."""

@@ -1,0 +1,1 @@
+"""The operations workbook's VBA project (the .bas modules beside this file)."""

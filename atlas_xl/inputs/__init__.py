@@ -1,0 +1,1 @@
+"""Inputs: reading and validating portfolio files; the example-data generator."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the payout store (run through atlas_xl.store.open_store / migrate)."""

@@ -1,0 +1,1 @@
+"""The operations report workbook: layout, fast sheet writer, charts."""

@@ -1,0 +1,1 @@
+"""The payout store: database, audit chain, migrations."""

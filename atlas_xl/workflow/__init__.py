@@ -1,0 +1,1 @@
+"""The payout service: users, runs, four-eyes approvals, exactly-once execution, credit overrides."""
