@@ -43,6 +43,7 @@ from atlas_xl.settings import Settings
 
 CREATED = dt.datetime(2024, 1, 1)  # fixed: the same data gives the same file
 UDF_MODULE = "atlas_xl.udfs"  # the shim existing workbooks name (atlas_xl/udfs.py)
+UDF_IMPLEMENTATION = "atlas_xl.excel.udfs"  # where the functions are defined
 TABLE_SHEETS = {"clients": "Clients", "settlements": "Settlements", "loans": "Loans",
                 "reserve_terms": "ReserveTerms"}
 SHEETS = ["Dashboard", *TABLE_SHEETS.values(), "Payouts", "Reserves", "Exposure", "Schedules", "xlwings.conf"]
@@ -113,8 +114,9 @@ def udf_wrapper_source() -> str:
         xl_udfs = importlib.import_module("xlwings.udfs")
         decorators = (xw.func, xw.arg, xw.ret)
         xw.func, xw.arg, xw.ret = xl_udfs.xlfunc, xl_udfs.xlarg, xl_udfs.xlret
-        try:  # a private copy of atlas_xl.excel.udfs decorated by the real (Windows) decorators
-            spec = importlib.util.find_spec(UDF_MODULE)
+        try:  # a private copy of the functions' module decorated by the real (Windows) decorators; the
+            # wrappers name the shim UDF_MODULE, which re-exports the same functions
+            spec = importlib.util.find_spec(UDF_IMPLEMENTATION)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
