@@ -3,8 +3,9 @@
 Matching rules, applied to the statement's entries in file order; each expected item is used at most once:
 1. Booked entries only (status BOOK); pending/info entries are ignored by matching and by the balance check.
 2. Payout return: a CREDIT entry that is a return (bank transaction code subfamily RRTN, or a return reason)
-   whose EndToEndId is an expected payout's -> a ``ReturnedPayout`` (with its reason code). The payout itself
-   stays matched if its debit is in the same statement.
+   whose EndToEndId is an expected payout's -> a ``ReturnedPayout`` (with its reason code). The payout counts
+   as accounted for (it was paid out, then came back) and is not reported missing; if its debit is in the same
+   statement that debit still matches it under rule 3.
 3. Payout: a DEBIT entry whose EndToEndId equals an expected payout's. Equal amount -> matched; a different
    amount -> an AMOUNT_MISMATCH exception (the payout counts as found, not missing).
 4. Repayment: a CREDIT entry whose remittance information contains a repayment's client reference as a whole
@@ -148,7 +149,8 @@ def match_statement(report: AccountReport, *, payouts: Sequence[ExpectedPayout] 
                     as_of: date) -> MatchResult:
     """Apply the module's rules to one account report; see the module docstring."""
     by_e2e = {p.end_to_end_id: p for p in payouts}
-    found: set[int] = set()  # id() of expected items accounted for
+    found: set[int] = set()  # id() of expected items matched by an entry
+    returned: set[int] = set()  # id() of payouts that came back
     matched: list[Match] = []
     returns: list[ReturnedPayout] = []
     exceptions: list[MatchException] = []
@@ -159,6 +161,7 @@ def match_statement(report: AccountReport, *, payouts: Sequence[ExpectedPayout] 
         payout = by_e2e.get(e2e) if e2e else None
         if entry.credit_debit is CreditDebit.CREDIT and entry.is_return and payout is not None:
             returns.append(ReturnedPayout(entry, payout, entry.return_reason))
+            returned.add(id(payout))
             continue
         if entry.credit_debit is CreditDebit.DEBIT and payout is not None and id(payout) not in found:
             found.add(id(payout))
@@ -189,7 +192,7 @@ def match_statement(report: AccountReport, *, payouts: Sequence[ExpectedPayout] 
     missing: list[Expected] = []
     not_due: list[Expected] = []
     for item in (*payouts, *settlements, *repayments):
-        if id(item) in found:
+        if id(item) in found or id(item) in returned:
             continue
         (missing if item.expected_on <= as_of else not_due).append(item)
 
