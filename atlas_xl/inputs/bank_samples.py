@@ -1,4 +1,5 @@
-"""Write the bank's side of an executed payout run, for example data and tests.
+"""Write the bank's side of an executed payout run, for example data and tests (beside example_generator:
+it feeds inputs, and it validates with the reader's own schemas).
 
 For a list of executed transfers (anything with end_to_end_id, amount_cents, creditor_name, creditor_iban, such
 as ``outputs.sepa.pain001.CreditTransfer``):
