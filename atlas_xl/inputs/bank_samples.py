@@ -1,0 +1,142 @@
+"""Write the bank's side of an executed payout run, for example data and tests (beside example_generator:
+it feeds inputs, and it validates with the reader's own schemas).
+
+For a list of executed transfers (anything with end_to_end_id, amount_cents, creditor_name, creditor_iban, such
+as ``outputs.sepa.pain001.CreditTransfer``):
+- pain.002.001.11: the group PART (ACCP when nothing is rejected), every transfer ACCP except ``rejected`` RJCT AC04;
+- camt.054.001.08: the accepted transfers booked as debits (PMNT/ICDT/ESCT) on the execution date, and the
+  ``returned`` one credited back ``return_days`` later (PMNT/ICDT/RRTN, return reason AC01);
+- camt.053.001.08: the execution day's statement: opening balance, the debits, the given credits (acquirer
+  settlements, repayments), closing = opening + entries (the later return is only in the camt.054).
+Every file is validated against its XSD (the same schema the reader uses) before it is returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from lxml import etree
+from lxml.builder import ElementMaker
+
+from atlas_xl.errors import AtlasError
+from atlas_xl.inputs.bank_files import schema
+
+PAIN002 = "pain.002.001.11"
+CAMT054 = "camt.054.001.08"
+CAMT053 = "camt.053.001.08"
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+class Transfer(Protocol):
+    end_to_end_id: str
+    amount_cents: int
+    creditor_name: str
+    creditor_iban: str
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A credit the statement should show (acquirer settlement, repayment)."""
+
+    amount_cents: int
+    remittance_info: str
+    end_to_end_id: str = "NOTPROVIDED"
+
+
+@dataclass(frozen=True)
+class BankSideFiles:
+    pain002: bytes
+    camt054: bytes
+    camt053: bytes
+
+
+def _eur(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _maker(version: str) -> ElementMaker:
+    ns = f"urn:iso:std:iso:20022:tech:xsd:{version}"
+    return ElementMaker(namespace=ns, nsmap={None: ns})
+
+
+def _finish(doc: etree._Element, version: str) -> bytes:
+    xsd = schema(version)
+    if not xsd.validate(doc):
+        raise AtlasError(f"generated {version} file fails its schema: {xsd.error_log.last_error}")
+    return XML_DECLARATION + etree.tostring(doc, encoding="UTF-8", pretty_print=True)
+
+
+def _entry(E, cents: int, side: str, on: date, family: str, subfamily: str, end_to_end_id: str,
+           remittance: str | None = None, return_reason: str | None = None):
+    tx = [E.Refs(E.EndToEndId(end_to_end_id)), E.Amt(_eur(cents), Ccy="EUR"), E.CdtDbtInd(side)]
+    if remittance:
+        tx.append(E.RmtInf(E.Ustrd(remittance[:140])))
+    if return_reason:
+        tx.append(E.RtrInf(E.Rsn(E.Cd(return_reason))))
+    return E.Ntry(
+        E.Amt(_eur(cents), Ccy="EUR"), E.CdtDbtInd(side), E.Sts(E.Cd("BOOK")),
+        E.BookgDt(E.Dt(on.isoformat())), E.ValDt(E.Dt(on.isoformat())),
+        E.BkTxCd(E.Domn(E.Cd("PMNT"), E.Fmly(E.Cd(family), E.SubFmlyCd(subfamily)))),
+        E.NtryDtls(E.TxDtls(*tx)),
+    )
+
+
+def bank_side_files(transfers: Sequence[Transfer], *, original_msg_id: str, pmt_inf_id: str, debtor_iban: str,
+                    executed_on: date, created_at: datetime, opening_cents: int, rejected: str | None,
+                    returned: str | None, return_days: int = 2, credits: Sequence[Credit] = ()) -> BankSideFiles:
+    """The bank's pain.002, camt.054 and camt.053 for ``transfers`` (see the module docstring)."""
+    ids = {t.end_to_end_id for t in transfers}
+    for label, e2e in (("rejected", rejected), ("returned", returned)):
+        if e2e is not None and e2e not in ids:
+            raise AtlasError(f"{label} EndToEndId {e2e!r} is not one of the transfers")
+    if rejected is not None and rejected == returned:
+        raise AtlasError("the rejected transfer cannot also be returned")
+    stamp = created_at.replace(microsecond=0).isoformat()
+
+    E = _maker(PAIN002)
+    txs = []
+    for t in transfers:
+        if t.end_to_end_id == rejected:
+            txs.append(E.TxInfAndSts(E.OrgnlEndToEndId(t.end_to_end_id), E.TxSts("RJCT"),
+                                     E.StsRsnInf(E.Rsn(E.Cd("AC04")), E.AddtlInf("Closed account number"))))
+        else:
+            txs.append(E.TxInfAndSts(E.OrgnlEndToEndId(t.end_to_end_id), E.TxSts("ACCP")))
+    group = "PART" if rejected else "ACCP"
+    pain002 = _finish(E.Document(E.CstmrPmtStsRpt(
+        E.GrpHdr(E.MsgId(f"STS-{original_msg_id}"[:35]), E.CreDtTm(stamp)),
+        E.OrgnlGrpInfAndSts(E.OrgnlMsgId(original_msg_id), E.OrgnlMsgNmId("pain.001.001.09"), E.GrpSts(group)),
+        E.OrgnlPmtInfAndSts(E.OrgnlPmtInfId(pmt_inf_id), E.PmtInfSts(group), *txs),
+    )), PAIN002)
+
+    booked = [t for t in transfers if t.end_to_end_id != rejected]
+    return_on = executed_on + timedelta(days=return_days)
+    E = _maker(CAMT054)
+    acct = E.Acct(E.Id(E.IBAN(debtor_iban)), E.Ccy("EUR"))
+    entries = [_entry(E, t.amount_cents, "DBIT", executed_on, "ICDT", "ESCT", t.end_to_end_id) for t in booked]
+    entries += [_entry(E, t.amount_cents, "CRDT", return_on, "ICDT", "RRTN", t.end_to_end_id, return_reason="AC01")
+                for t in booked if t.end_to_end_id == returned]
+    camt054 = _finish(E.Document(E.BkToCstmrDbtCdtNtfctn(
+        E.GrpHdr(E.MsgId(f"NTF-{original_msg_id}"[:35]), E.CreDtTm(stamp)),
+        E.Ntfctn(E.Id(f"NTF-{original_msg_id}"[:35]), acct, *entries),
+    )), CAMT054)
+
+    E = _maker(CAMT053)
+    entries = [_entry(E, t.amount_cents, "DBIT", executed_on, "ICDT", "ESCT", t.end_to_end_id) for t in booked]
+    entries += [_entry(E, c.amount_cents, "CRDT", executed_on, "RCDT", "ESCT", c.end_to_end_id, c.remittance_info)
+                for c in credits]
+    total = sum(c.amount_cents for c in credits) - sum(t.amount_cents for t in booked)
+    closing = opening_cents + total
+
+    def bal(code: str, cents: int):
+        return E.Bal(E.Tp(E.CdOrPrtry(E.Cd(code))), E.Amt(_eur(abs(cents)), Ccy="EUR"),
+                     E.CdtDbtInd("CRDT" if cents >= 0 else "DBIT"), E.Dt(E.Dt(executed_on.isoformat())))
+
+    camt053 = _finish(E.Document(E.BkToCstmrStmt(
+        E.GrpHdr(E.MsgId(f"STM-{original_msg_id}"[:35]), E.CreDtTm(stamp)),
+        E.Stmt(E.Id(f"STM-{executed_on.isoformat()}"), E.Acct(E.Id(E.IBAN(debtor_iban)), E.Ccy("EUR")),
+               bal("OPBD", opening_cents), bal("CLBD", closing), *entries),
+    )), CAMT053)
+    return BankSideFiles(pain002, camt054, camt053)
