@@ -53,6 +53,11 @@ def hide_passwords(text: str) -> str:
     return _PASSWORD_SETTING.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***\3", text))
 
 
+def cut(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` unquoted, cut to `limit` characters with the full length noted (for a message's free text)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 _UNSET = object()  # `value` not given (None is a value a message may need to quote)
 
 
