@@ -1,104 +1,89 @@
-"""`atlas-xl`: the headless front. Every command prints AtlasErrors as readable text, never a traceback.
+"""`atlas-xl`: the headless front. Builds the Typer app, registers every command here, and runs it so that every
+AtlasError is readable text, never a traceback.
 
-Exit status: 0 ok; 1 refused by a business rule (workflow, SEPA); 2 bad input or arguments;
-3 permission denied; 73 an output that cannot be written (folder, permission, disk full);
-70 an internal error (reported in one line, details with ATLAS_DEBUG=1).
+Exit status (the kind of the error decides it: atlas_xl.errors.EXIT_CODES): 0 ok; 1 refused by a business rule
+(workflow, SEPA); 2 bad input or arguments, or a run / user / client that does not exist; 3 permission denied;
+73 an output that cannot be written (folder, permission, disk full); 70 a database failure or an internal error
+(one line, details with ATLAS_DEBUG=1).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from atlas_xl import __version__
+from atlas_xl.cli.common import ROOT_DB_KEY, ClickException, err_console, print_error, store_error_from
+from atlas_xl.cli.credit import credit_app
+from atlas_xl.cli.dashboard import dashboard
+from atlas_xl.cli.data import example_data
 from atlas_xl.cli.memory import fewer_collections, keep_freed_memory, skip_exit_collections, skip_hugepage_advice
 from atlas_xl.cli.payouts import audit_app, payouts_app, users_app
+from atlas_xl.cli.run import run
 from atlas_xl.cli.workbook import workbook_app
-from atlas_xl.errors import (
-    AmountError,
-    ArgumentError,
-    AtlasError,
-    ConfigError,
-    DateError,
-    LoadError,
-    OutputError,
-    PermissionDenied,
-    RateError,
-    UnsafeInputError,
-)
+from atlas_xl.errors import EXIT_CANT_CREATE, EXIT_INTERNAL, AtlasError, cut, exit_code_for
 from atlas_xl.outputs.files import describe_os_error
 
-app = typer.Typer(
-    help="Atlas Settlement: settlement and payout operations (reserves, payouts, exposure, schedules).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(users_app, name="users")
-app.add_typer(payouts_app, name="payouts")
-app.add_typer(audit_app, name="audit")
-app.add_typer(workbook_app, name="workbook")
 
-try:  # typer >= 0.25 vendors click
-    from typer._click.exceptions import ClickException
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click.exceptions import ClickException
-
-err_console = Console(stderr=True)
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
 
 
-EXIT_CANT_CREATE = 73  # sysexits.h EX_CANTCREAT, as 70 is its EX_SOFTWARE
+def root(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Database URL for the command that follows (a --db after the command wins); "
+                     "else ATLAS_DB_URL, else the default SQLite file.")] = None,
+    show_version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version, help="Print the version and exit.")] = False,
+) -> None:
+    """Options that stand before the command: `atlas-xl --db URL payouts list`."""
+    if db is not None:
+        ctx.meta[ROOT_DB_KEY] = db  # ctx.meta is shared with the subcommand's context: common.resolve_db reads it
 
 
-def exit_code_for(error: AtlasError) -> int:
-    if isinstance(error, PermissionDenied):
-        return 3
-    if isinstance(error, OutputError):
-        return EXIT_CANT_CREATE
-    if isinstance(error, LoadError | ArgumentError | AmountError | RateError | DateError | UnsafeInputError
-                  | ConfigError):
-        return 2
-    return 1
-
-
-@app.command()
 def version() -> None:
     """Print the Atlas Settlement version."""
     typer.echo(__version__)
 
 
-def _register_commands() -> typer.Typer:
-    """Import the command modules (each owns its options) and return the app they registered on.
-
-    That is `atlas_xl.cli.app.app`, also when this file runs as `__main__` (python -m atlas_xl.cli.app).
-    """
-    from atlas_xl.cli import app as cli  # noqa: F401
-    from atlas_xl.cli import credit as cli_credit
-    from atlas_xl.cli import dashboard as cli_dashboard  # noqa: F401 - registers its command
-    from atlas_xl.cli import data as cli_data
-    from atlas_xl.cli import run as cli_run  # noqa: F401 - registers its command
-
-    if not any(command.name == "example-data" for command in cli.app.registered_commands):
-        cli_data.register(cli.app)
-        cli.app.add_typer(cli_credit.credit_app, name="credit")
-    return cli.app
+# rich_markup_mode=None: click's plain help. typer's rich help panel prints every option's type column, "<bool>"
+# for a flag that takes no value (typer 0.29 rich_utils._print_options_panel), where the plain formatter skips
+# the type of a flag (TyperOption.get_help_record). Sub-apps inherit the mode.
+app = typer.Typer(
+    help="Atlas Settlement: settlement and payout operations (reserves, payouts, exposure, schedules).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.callback()(root)
+app.command()(version)
+app.command()(run)
+app.command()(dashboard)
+app.command("example-data")(example_data)
+app.add_typer(users_app, name="users")
+app.add_typer(payouts_app, name="payouts")
+app.add_typer(audit_app, name="audit")
+app.add_typer(workbook_app, name="workbook")
+app.add_typer(credit_app, name="credit")
 
 
 def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # before any data is loaded (atlas_xl.cli.memory says why)
     skip_hugepage_advice()
-    registered = _register_commands()
     try:
-        result = registered(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except AtlasError as error:
-        err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+        print_error(str(error))
         return exit_code_for(error)
     except OSError as error:  # an output the system would not let us write (a read error is a LoadError)
-        err_console.print(f"[bold red]error:[/] cannot write the output: {describe_os_error(error)}", markup=True,
-                          highlight=False, soft_wrap=True)
+        print_error(f"cannot write the output: {describe_os_error(error)}")
         return EXIT_CANT_CREATE
     except typer.Exit as done:
         return done.exit_code
@@ -113,9 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if os.environ.get("ATLAS_DEBUG"):
             raise
-        err_console.print(f"internal error: {type(error).__name__}: {error} (set ATLAS_DEBUG=1 for details)",
-                          markup=False, highlight=False)
-        return 70
+        failure = store_error_from(error)
+        if failure is not None:
+            print_error(str(failure))
+            return exit_code_for(failure)
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        err_console.print(f"internal error: {type(error).__name__}: {cut(first_line, 200)} "
+                          "(set ATLAS_DEBUG=1 for details)", markup=False, highlight=False)
+        return EXIT_INTERNAL
     return result if isinstance(result, int) else 0
 
 

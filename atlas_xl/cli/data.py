@@ -11,33 +11,29 @@ import typer
 from atlas_xl.errors import ArgumentError, DateError
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `example-data` command to the `atlas-xl` app."""
+def example_data(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the CSV files (and portfolio.xlsx) to.")],
+    clients: Annotated[int, typer.Option("--clients", help="Number of clients.")] = 40,
+    days: Annotated[int, typer.Option("--days", help="Calendar days of settlements, ending at --end.")] = 365,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data.")] = 7,
+    end: Annotated[str, typer.Option("--end", help="Last value date, YYYY-MM-DD.")] = "2026-11-23",
+    xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="Also write portfolio.xlsx.")] = True,
+    hostile: Annotated[bool, typer.Option("--hostile", help="Use hostile client names (escaping tests).")] = False,
+) -> None:
+    """Generate the example portfolio (deterministic for a seed)."""
+    # lazy: pandas and openpyxl would cost every atlas-xl start-up ~2 s (measured: atlas_xl.cli.common)
+    from atlas_xl.inputs.example_generator import EXCEL_MAX_ROWS, generate_portfolio, write_csv, write_xlsx
 
-    @app.command("example-data")
-    def example_data(
-        out: Annotated[Path, typer.Option("--out", help="Folder to write the CSV files (and portfolio.xlsx) to.")],
-        clients: Annotated[int, typer.Option("--clients", help="Number of clients.")] = 40,
-        days: Annotated[int, typer.Option("--days", help="Calendar days of settlements, ending at --end.")] = 365,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data.")] = 7,
-        end: Annotated[str, typer.Option("--end", help="Last value date, YYYY-MM-DD.")] = "2026-11-23",
-        xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="Also write portfolio.xlsx.")] = True,
-        hostile: Annotated[bool, typer.Option("--hostile", help="Use hostile client names (escaping tests).")]
-        = False,
-    ) -> None:
-        """Generate the example portfolio (deterministic for a seed)."""
-        from atlas_xl.inputs.example_generator import EXCEL_MAX_ROWS, generate_portfolio, write_csv, write_xlsx
-
-        try:
-            end_date = dt.date.fromisoformat(end)
-        except ValueError:
-            raise DateError(f"--end {end!r} is not a date; expected YYYY-MM-DD such as 2026-11-23") from None
-        if xlsx and clients * days + 2 > EXCEL_MAX_ROWS:  # refuse before writing anything
-            raise ArgumentError(f"{clients} clients x {days} days = {clients * days:,} settlement rows do not fit "
-                                f"a sheet ({EXCEL_MAX_ROWS - 1:,} rows); add --no-xlsx or use fewer clients/days")
-        tables = generate_portfolio(clients=clients, days=days, seed=seed, end_date=end_date, hostile=hostile)
-        written = write_csv(tables, out)
-        if xlsx:
-            written.append(write_xlsx(tables, out / "portfolio.xlsx"))
-        rows = len(tables["settlements"])
-        typer.echo(f"wrote {', '.join(p.name for p in written)} to {out} ({clients} clients, {rows:,} settlement rows)")
+    try:
+        end_date = dt.date.fromisoformat(end)
+    except ValueError:
+        raise DateError("is not a date", what="--end", value=end, expected="YYYY-MM-DD such as 2026-11-23") from None
+    if xlsx and clients * days + 2 > EXCEL_MAX_ROWS:  # refuse before writing anything
+        raise ArgumentError(f"{clients} clients x {days} days = {clients * days:,} settlement rows do not fit "
+                            f"a sheet ({EXCEL_MAX_ROWS - 1:,} rows); add --no-xlsx or use fewer clients/days")
+    tables = generate_portfolio(clients=clients, days=days, seed=seed, end_date=end_date, hostile=hostile)
+    written = write_csv(tables, out)
+    if xlsx:
+        written.append(write_xlsx(tables, out / "portfolio.xlsx"))
+    rows = len(tables["settlements"])
+    typer.echo(f"wrote {', '.join(p.name for p in written)} to {out} ({clients} clients, {rows:,} settlement rows)")

@@ -1,4 +1,8 @@
-"""`atlas-xl run`: the headless daily job (load, compute, write the report and the dashboard)."""
+"""`atlas-xl run`: the headless daily job (load, compute, write the report and the dashboard).
+
+The engines, loader, writers and store are imported inside the functions that use them: at the top they would
+put pandas, pyarrow, openpyxl and SQLAlchemy into every `atlas-xl` start-up (measured in atlas_xl.cli.common).
+"""
 
 from __future__ import annotations
 
@@ -6,39 +10,31 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from atlas_xl.cli.app import app
-from atlas_xl.cli.payouts import DbOpt
-from atlas_xl.domain.model import Portfolio
+from atlas_xl.cli.common import AsOfOption, BreachOption, DataOption, DbOpt, StoreOption, WarningOption, resolve_db
 from atlas_xl.domain.money import format_eur
-from atlas_xl.engines.run import EngineResult, run_engines
 from atlas_xl.outputs.files import example_data_dir, safe_output_dir
 from atlas_xl.settings import load_settings
 
-StoreOption = Annotated[bool, typer.Option(help="Apply the credit limits and reserve terms that credit managers "
-                                                 "changed in the store (--no-store: the data's values only).")]
-WarningOption = Annotated[str | None, typer.Option(help="Utilisation share that raises a WARNING (default 0.8).")]
-BreachOption = Annotated[str | None, typer.Option(help="Utilisation share that is a BREACH (default 1.0).")]
-DataOption = Annotated[Path | None, typer.Option("--data", help="Folder of CSV files or an .xlsx workbook "
-                                                 "(default: the bundled example data).")]
-AsOfOption = Annotated[str | None, typer.Option("--as-of", help="As-of / payout date YYYY-MM-DD "
-                                                "(default: the last date in the data).")]
+if TYPE_CHECKING:
+    from atlas_xl.domain.model import Portfolio
+    from atlas_xl.engines.run import EngineResult
 
 
 def load_stored_portfolio(data_path: Path, db: str | None, use_store: bool) -> Portfolio:
     """The portfolio file, with the store's credit limits and reserve terms in place when `use_store`."""
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.loader import load_portfolio  # lazy: start-up (module docstring)
 
     portfolio = load_portfolio(data_path)
     if not use_store:
         return portfolio
-    from atlas_xl.store.database import open_store
+    from atlas_xl.store.database import open_store  # lazy: start-up (module docstring)
     from atlas_xl.workflow.service import apply_overrides
 
     return apply_overrides(open_store(db), portfolio)
@@ -61,7 +57,6 @@ def summary_table(result: EngineResult, outputs: dict[str, str]) -> Table:
     return table
 
 
-@app.command()
 def run(
     data: DataOption = None,
     as_of: AsOfOption = None,
@@ -74,6 +69,9 @@ def run(
     store: StoreOption = True,
 ) -> None:
     """Load portfolio data, compute every engine and write the operations report (and the HTML dashboard)."""
+    from atlas_xl.engines.run import run_engines  # lazy: start-up (module docstring)
+
+    db = resolve_db(db)
     settings = load_settings().with_thresholds(warning, breach)
     data_path = data or example_data_dir()
     console = Console(stderr=True, quiet=as_json)
@@ -118,7 +116,7 @@ def write_outputs(result: EngineResult, report_path: Path, page_path: Path | Non
     leaves no new dashboard beside the old report. Both only read `result`; the one thing they share that
     is computed on first use, the ledger's drill-down, is computed once under the ledger's lock.
     """
-    from atlas_xl.outputs.dashboard.render import check_page_path, render, save_page
+    from atlas_xl.outputs.dashboard.render import check_page_path, render, save_page  # lazy: start-up
     from atlas_xl.outputs.report.layout import write_report
 
     if page_path is not None:

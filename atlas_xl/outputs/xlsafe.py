@@ -17,7 +17,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, WriteOnlyCell
 from openpyxl.utils.exceptions import IllegalCharacterError
 from openpyxl.worksheet.worksheet import Worksheet
 
-from atlas_xl.errors import AtlasError
+from atlas_xl.errors import BadInput
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # the same set as a regex character class, for vectorised (Arrow / pandas) guarding of whole columns
@@ -30,7 +30,7 @@ UNWRITABLE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ud800-\udfff\ufffe\u
 UNWRITABLE_RE2 = ILLEGAL_CHARACTERS_RE.pattern + r"|[\x{FFFE}\x{FFFF}]"
 
 
-class UnwritableTextError(AtlasError, IllegalCharacterError):
+class UnwritableTextError(BadInput, IllegalCharacterError):
     """Text with a character no xlsx cell can hold. Also an IllegalCharacterError, which openpyxl raised before."""
 
 

@@ -41,7 +41,7 @@ from sqlalchemy.exc import ArgumentError as SAArgumentError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from atlas_xl.errors import ConfigError
+from atlas_xl.errors import ConfigError, hide_passwords
 
 GENESIS_HASH = "0" * 64  # the "previous hash" of the first audit entry
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -203,16 +203,10 @@ def mask_url(url: str | URL) -> str:
         return _PASSWORD_IN_TEXT.sub(r"\1***\3", url)
 
 
-def scrub(text: str, url: str | URL) -> str:
-    """Remove the URL's password from a message (driver errors may echo connection parameters)."""
-    text = _PASSWORD_IN_TEXT.sub(r"\1***\3", text)
-    try:
-        password = make_url(url).password if not isinstance(url, URL) else url.password
-    except (SAArgumentError, ValueError):
-        password = None
-    if password:
-        text = text.replace(str(password), "***")
-    return text
+def scrub(text: str) -> str:
+    """Remove passwords from a driver's message where they stand (in a URL, a password=... setting), nothing else:
+    replacing the password's text everywhere turned "port 1 failed" into "***ort 1 failed" for the password p."""
+    return hide_passwords(text)
 
 
 def default_url() -> str:
@@ -349,7 +343,7 @@ def open_store(url: str | None = None, *, upgrade: bool = True) -> Store:
             migrate(engine)
     except SQLAlchemyError as error:
         first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[0:1]
-        detail = scrub(first_line[0] if first_line else type(error).__name__, parsed)
+        detail = scrub(first_line[0] if first_line else type(error).__name__)
         raise ConfigError(
             f"cannot open the database {mask_url(parsed)}: {detail}; expected a reachable database "
             "(check --db / ATLAS_DB_URL)"
