@@ -12,8 +12,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from atlas_xl.domain.calendar import is_banking_day
+from atlas_xl.domain.model import DayCount, Frequency, RepaymentMethod
 from atlas_xl.engines.schedules import (
     SCHEDULE_COLUMNS,
+    _annuity_payments,
     annuity_payment_cents,
     build_schedule,
     loan_positions,
@@ -161,8 +164,6 @@ def test_tiny_linear_loan_never_goes_negative() -> None:
 
 
 def test_enum_arguments_and_timestamp_start() -> None:
-    from atlas_xl.domain.model import DayCount, Frequency, RepaymentMethod
-
     a = build_schedule(100_000, 50_000, 6, pd.Timestamp("2026-05-05 13:30"), RepaymentMethod.LINEAR,
                        Frequency.WEEKLY, DayCount.ACT_365F)
     b = build_schedule(100_000, 50_000, 6, D(2026, 5, 5), " Linear", "WEEKLY", "act/365f")
@@ -274,8 +275,6 @@ def test_annuity_payment_matches_the_exact_rational_pmt(principal: int, ppm: int
        per_year=st.sampled_from([12, 52]))
 def test_vectorised_annuity_payment_is_exact(loans: list[tuple[int, int]], ties: list[int], periods: int,
                                              per_year: int) -> None:
-    from atlas_xl.engines.schedules import _annuity_payments
-
     # exact half-cent payments, where the float formula lands just below the tie: one period at
     # 3.75 % monthly, P = 160 x (2k+1): P x 0.0375/12 = P/320 = k + 0.5 cents; at 25 % weekly,
     # P = 104 x (2k+1): P x 0.25/52 = P/208 = k + 0.5 cents
@@ -317,8 +316,6 @@ def test_schedule_invariants(terms: dict) -> None:
     assert (s["principal_cents"] >= 0).all() and (s["interest_cents"] >= 0).all()
     due = s["due_date"].to_numpy().astype("datetime64[D]")
     assert (np.diff(due) > np.timedelta64(0, "D")).all()
-    from atlas_xl.domain.calendar import is_banking_day
-
     assert np.all(is_banking_day(due))
     assert s["due_date"].iloc[0] > pd.Timestamp(terms["start_date"])
     if terms["method"] == "annuity" and n > 1:

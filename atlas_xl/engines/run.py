@@ -8,12 +8,21 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from atlas_xl.domain.model import DATE_RANGE, FIRST_DAY, LAST_DAY, LimitStatus, Portfolio, Product, ReserveKind
+from atlas_xl.domain.model import (
+    DATE_RANGE,
+    FIRST_DAY,
+    LAST_DAY,
+    LimitStatus,
+    Movement,
+    Portfolio,
+    Product,
+    ReserveKind,
+)
 from atlas_xl.engines import exposure as exposure_engine
 from atlas_xl.engines import schedules
 from atlas_xl.engines.exposure import Concentration
 from atlas_xl.engines.grid import PRESENT, DayGrid, build_grid, dense, dense_columns, first_days, payout_days
-from atlas_xl.engines.ledger import Ledger, Movement
+from atlas_xl.engines.ledger import Ledger
 from atlas_xl.engines.payouts import DayFlows, decide, executed_payouts, step_settlement
 from atlas_xl.engines.reserves import (
     ReserveFlows,
