@@ -45,8 +45,8 @@ class Kpis:
 
     as_of: dt.date
     clients: int  # clients in the portfolio (one payout row each)
-    payouts_ready: int  # clients paid today
-    payouts_blocked: int  # clients not paid today (any reason, including NOTHING_TO_PAY)
+    payouts_ready: int  # clients paid on the as-of date
+    payouts_blocked: int  # clients not paid on the as-of date (any reason, NOTHING_TO_PAY included)
     total_to_pay_cents: int  # sum of the ready clients' payable amounts
     held_back_cents: int  # sum of the blocked clients' positive payable amounts (carried forward)
     reserve_balance_cents: int  # rolling + partner reserve balances after the as-of date
