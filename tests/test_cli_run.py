@@ -54,7 +54,7 @@ def test_report_figures_reconcile_with_the_engine(run_output, example_data_dir):
     assert kpis["Payouts ready"] == len(ready) == int(result.payouts["ready"].sum())
     # the total to pay on the Dashboard equals the sum of the Payable column of the ready rows, to the cent
     total = sum(Decimal(str(r["Payable"])) for r in ready)
-    assert Decimal(str(kpis["Total to pay (EUR)"])) == total == Decimal(int(result.kpis["total_to_pay_cents"])) / 100
+    assert Decimal(str(kpis["Total to pay (EUR)"])) == total == Decimal(result.kpis.total_to_pay_cents) / 100
     blocked = [r for r in payouts if r["Ready"] == "no"]
     assert all(r["Blocking reasons"] for r in blocked)
     exposure = table_of(report, "Exposure", header_row=1)
@@ -91,6 +91,24 @@ def test_json_summary_for_cron(tmp_path, example_data_dir, capsys):
     assert payload["clients"] == 40
     assert payload["payouts_ready"] + payload["payouts_blocked"] == 40
     assert Path(payload["outputs"]["Report"]).exists()
+
+
+def test_json_summary_keeps_its_keys_and_figures(tmp_path, example_data_dir, capsys):
+    # the bundled data's headline figures as --json printed them while the engine's KPIs were a plain dict
+    # (before `Kpis.as_dict`): the same keys, the same values, ints and the as-of date as text
+    assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path), "--json", "--no-dashboard",
+                 "--no-store"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload.pop("timings")) == {"load_seconds", "engine_seconds", "report_seconds", "outputs_seconds"}
+    assert payload.pop("outputs") == {"Report": str(tmp_path / "atlas-report-2026-11-23.xlsx")}
+    assert payload == {
+        "as_of": "2026-11-23", "clients": 40, "payouts_ready": 23, "payouts_blocked": 17,
+        "total_to_pay_cents": 15048740, "held_back_cents": 175361855, "reserve_balance_cents": 10871801,
+        "upcoming_releases_cents": 9571801, "total_exposure_cents": 61550847, "top10_share_ppm": 945145,
+        "alerts": 4, "limit_breaches": 2, "limit_warnings": 2, "loans_outstanding_cents": 28973636,
+        "refused_rows": 1,
+    }
+    assert all(type(value) is int for key, value in payload.items() if key != "as_of")
 
 
 def test_bad_input_exits_2_with_a_located_message_and_writes_nothing(tmp_path, example_data_dir, capsys):

@@ -133,7 +133,7 @@ def test_content_security_policy_allows_only_the_page_s_own_script_and_style(tmp
 def test_kpis_and_tables_carry_the_engine_figures() -> None:
     result = run_engines(ten_day_portfolio())
     data = page_data(result)
-    assert {k["key"]: k["value"] for k in data["kpis"]} == {k: result.kpis[k] for k in
+    assert {k["key"]: k["value"] for k in data["kpis"]} == {k: result.kpis.as_dict()[k] for k in
                                                              {k["key"] for k in data["kpis"]}}
     payouts = data["tables"]["payouts"]["data"]
     # As-of 2026-03-11 (Wednesday, a payout day). Each day: 100.00 sale - 1.00 fee - 10.00 held = 89.00;

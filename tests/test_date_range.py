@@ -23,6 +23,7 @@ from atlas_xl.engines.schedules import build_schedule, portfolio_schedules
 from atlas_xl.errors import ArgumentError, DateError, LoadError
 from atlas_xl.excel import ranges as xe
 from atlas_xl.inputs.loader import load_portfolio, table_from_frame
+from atlas_xl.settings import Settings, load_settings, machine_memory_bytes
 from tests.test_loader import only, problems_of, with_row, write_folder
 
 OUT_OF_RANGE = "out of range; expected a date from 1900-01-01 to 2099-12-31"
@@ -85,22 +86,33 @@ def test_an_as_of_date_outside_the_range_is_refused(tmp_path) -> None:
 
 
 def test_a_run_too_large_for_memory_is_refused_with_its_size(tmp_path, monkeypatch) -> None:
-    # GOOD has 2 clients from 2026-03-02: to 2026-03-11 is 10 days, 20 client-days
+    # GOOD has 2 clients from 2026-03-02: to 2026-03-11 is 10 days, 20 client-days. Without the 1,000,000
+    # floor, 13,334 bytes of memory hold 13,334 x 3/4 = 10,000 bytes / 500 = 20 client-days
     portfolio = _portfolio(tmp_path)
-    monkeypatch.setattr(engine_module, "MAX_CLIENT_DAYS", 20)
-    assert run_engines(portfolio, "2026-03-11").as_of == dt.date(2026, 3, 11)
+    monkeypatch.setattr(engine_module, "MIN_CLIENT_DAYS", 0)
+    small = Settings(memory_bytes=13_334)
+    assert run_engines(portfolio, "2026-03-11", small).as_of == dt.date(2026, 3, 11)
     with pytest.raises(DateError) as caught:
-        run_engines(portfolio, "2026-03-12")
+        run_engines(portfolio, "2026-03-12", small)
     assert str(caught.value).startswith("2 clients x 11 days (2026-03-02 to 2026-03-12) are 22 client-days; "
                                         "this machine's memory holds at most 20 in one run")
 
 
-def test_the_client_day_limit_follows_the_machines_memory() -> None:
-    # three quarters of the physical memory at 500 bytes a client-day (23.5 GiB here: ~37.9 million): never
-    # more than the memory holds, and the benchmarks' 10,000-client year (3.65 M client-days, 1.7 GiB peak)
-    # always fits a machine of 4 GiB or more
+def test_the_client_day_limit_is_three_quarters_of_the_memory_at_500_bytes() -> None:
+    # 4 GiB: 4,294,967,296 x 3/4 = 3,221,225,472 bytes / 500 = 6,442,450 client-days (the benchmarks'
+    # 10,000-client year, 3.65 M client-days, fits)
+    assert engine_module.client_day_limit(4 * 2**30) == 6_442_450
+    assert engine_module.client_day_limit(2 * 10**9) == 3_000_000  # 1.5e9 / 500
+    assert engine_module.client_day_limit(10**6) == 1_000_000  # never fewer than a million
+    assert engine_module.client_day_limit(None) == 20_000_000  # unknown memory (no sysconf): ~10 GiB
+
+
+def test_the_settings_carry_the_machines_memory() -> None:
+    # read outside the engines (which import no os): the physical memory, 23.5 GiB on the benchmark machine
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    limit = engine_module.MAX_CLIENT_DAYS
+    assert machine_memory_bytes() == memory
+    assert Settings().memory_bytes == memory == load_settings({}).memory_bytes
+    limit = engine_module.client_day_limit(memory)
     assert 1_000_000 <= limit <= max(memory // 500, 1_000_000)
     assert limit >= 3_650_000 or memory < 4 * 2**30
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import pickle
+import threading
+import time
 
 import numpy as np
 import pandas as pd
 
-from atlas_xl.engines.ledger import Movement
+from atlas_xl.domain.model import Movement
+from atlas_xl.engines.ledger import Ledger
 from atlas_xl.engines.run import run_engines
 from tests.portfolio_builder import MON, client, daily_sales, easter_portfolio, loan, portfolio, reserve
+from tests.reference import reference_run
 
 
 def test_rolling_reserve_releases_roll_past_easter():
@@ -180,11 +186,6 @@ def test_the_drilldown_is_computed_once_when_two_threads_ask_together(monkeypatc
     # `atlas-xl run` writes the report and renders the dashboard page at the same time; both show the
     # drill-down. The second caller waits for the first one's frame instead of computing it again, and each
     # gets its own copy (a caller changing its frame cannot change the other's).
-    import threading
-    import time
-
-    from atlas_xl.engines.ledger import Ledger
-
     result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
     calls: list[str] = []
     compute = Ledger._compute_drilldown
@@ -212,9 +213,6 @@ def test_the_drilldown_is_computed_once_when_two_threads_ask_together(monkeypatc
 def test_results_still_pickle_and_deep_copy():
     # the drill-down's lock is the module's, not the record's: a result can be pickled (e.g. to hand it to
     # another process) and deep-copied, its drill-down cache with it
-    import copy
-    import pickle
-
     result = run_engines(easter_portfolio(), dt.date(2026, 4, 8))
     expected = result.ledger.drilldown()
     for clone in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
@@ -250,8 +248,6 @@ def test_payouts_no_sepa_transfer_can_carry_are_blocked_with_their_reason():
 
 
 def test_the_reference_blocks_the_same_payouts():
-    from tests.reference import reference_run
-
     p = portfolio(
         [client("BADBIC", bic="XXXX"), client("EMOJI", name="\U0001F600"),
          client("HUGE", opening_balance_cents=999_999_900_00), client("CLEAN")],

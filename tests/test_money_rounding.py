@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas_xl.domain.money import PPM, apply_rate, div_round_half_up
+from atlas_xl.engines.exposure import _MAX_PPM, _ratio_ppm
 
 NUMERATORS = st.integers(min_value=-(10**15), max_value=10**15)
 
@@ -64,8 +65,6 @@ def test_apply_rate_huge_hand_examples() -> None:
 
 @given(st.integers(min_value=0, max_value=2**63 - 1), st.integers(min_value=1, max_value=10**12 - 1))
 def test_utilisation_ppm_is_exact_or_saturated(exposure: int, limit: int) -> None:
-    from atlas_xl.engines.exposure import _MAX_PPM, _ratio_ppm
-
     # exposure / limit in ppm, half up; a share past ~9.2e12 ppm (92 million x the limit) saturates
     got = int(_ratio_ppm(np.array([exposure]), np.array([limit]))[0])
     if exposure // limit < (_MAX_PPM - PPM) // PPM:
@@ -77,6 +76,4 @@ def test_utilisation_ppm_is_exact_or_saturated(exposure: int, limit: int) -> Non
 def test_a_hundred_billion_exposure_is_its_true_share_of_the_limit() -> None:
     # 10,035,416,552,686 cents on a 10,000,000-cent limit: x 1e6 / 1e7 = 1,003,541,655,268.6 -> ...269 ppm
     # (the product 1.0035e19 left int64: it read as 81,204,451,583 ppm before)
-    from atlas_xl.engines.exposure import _ratio_ppm
-
     assert _ratio_ppm(np.array([10_035_416_552_686]), np.array([10_000_000])).tolist() == [1_003_541_655_269]

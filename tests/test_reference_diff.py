@@ -8,6 +8,7 @@ every client and every day; and ledger invariants of the engine result.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,9 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas_xl.domain.model import Portfolio, Subaccount
-from atlas_xl.engines.ledger import LEGS, Movement
+from atlas_xl.domain.model import Movement, Portfolio, Subaccount
+from atlas_xl.engines.ledger import LEGS
 from atlas_xl.engines.run import EngineResult, run_engines
+from atlas_xl.inputs.example_generator import generate_portfolio
+from atlas_xl.inputs.loader import portfolio_from_tables
 from tests.portfolio_builder import VALID_IBANS, client, daily_sales, easter_portfolio, loan, portfolio, reserve
 from tests.reference import DAILY_COLUMNS, ReferenceResult, reference_run
 
@@ -204,8 +207,6 @@ def portfolios_with_executed_runs(draw) -> tuple[Portfolio, dt.date]:
     """A random portfolio and as-of date, plus payouts that left in executed runs on some of its days: any
     client, any day up to the as-of date, amounts from 0.01 to 5,000.00 (the runs need not follow the rules:
     the engine must take what left, whatever it was)."""
-    from dataclasses import replace
-
     p, as_of = draw(random_portfolios())
     ids = p.clients["client_id"].tolist()
     start = p.first_date.date()
@@ -232,8 +233,6 @@ def test_executed_runs_replace_the_rules_from_the_first_run_on():
     # One executed run paid 123.45 on Wed 04-01. Mon 03-30 and Tue 03-31 come before the first run: the rules
     # pay them as before. From 04-01 on only the run counts: 123.45 on Wed, nothing Thu 04-02 to Mon 04-06,
     # so the as-of date Tue 04-07 pays more than by the rules alone (everything not paid since Wed).
-    from dataclasses import replace
-
     base = easter_portfolio()
     paid = pd.DataFrame({"client_id": ["C1"], "payout_date": [pd.Timestamp("2026-04-01")],
                          "amount_cents": pd.Series([123_45], dtype="int64")})
@@ -314,9 +313,6 @@ def test_one_cent_balance_with_half_withholding():
 
 @pytest.mark.parametrize("seed", [7, 11])
 def test_engine_matches_reference_on_generator_portfolio(seed: int):
-    from atlas_xl.inputs.example_generator import generate_portfolio
-    from atlas_xl.inputs.loader import portfolio_from_tables
-
     # the generator's documented cases (blocked, KYC, invalid IBAN, negative opening, caps, ...) over a
     # quarter, loaded through the validating loader as in production
     tables = generate_portfolio(clients=40, days=90, seed=seed)

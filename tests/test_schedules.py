@@ -9,11 +9,14 @@ import numpy as np
 import numpy_financial as npf
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from atlas_xl.domain.calendar import is_banking_day
+from atlas_xl.domain.model import DayCount, Frequency, RepaymentMethod
 from atlas_xl.engines.schedules import (
     SCHEDULE_COLUMNS,
+    _annuity_payments,
     annuity_payment_cents,
     build_schedule,
     loan_positions,
@@ -161,8 +164,6 @@ def test_tiny_linear_loan_never_goes_negative() -> None:
 
 
 def test_enum_arguments_and_timestamp_start() -> None:
-    from atlas_xl.domain.model import DayCount, Frequency, RepaymentMethod
-
     a = build_schedule(100_000, 50_000, 6, pd.Timestamp("2026-05-05 13:30"), RepaymentMethod.LINEAR,
                        Frequency.WEEKLY, DayCount.ACT_365F)
     b = build_schedule(100_000, 50_000, 6, D(2026, 5, 5), " Linear", "WEEKLY", "act/365f")
@@ -199,12 +200,14 @@ def test_bad_arguments_raise_argument_error(kwargs: dict, message: str) -> None:
 
 # --------------------------------------------------------------------------- independent references
 def pmt_fraction(principal: int, ppm: int, periods: int, per_year: int) -> int:
-    """Reference PMT in exact rationals, P x r / (1 - (1+r)^-n), rounded half-up."""
+    """Reference PMT in exact rationals, P x r / (1 - (1+r)^-n) (P / n at 0 %), rounded ROUND_HALF_UP to the
+    cent: the payment is positive, so half up is floor(value + 1/2)."""
     if ppm == 0:
         value = Fraction(principal, periods)
     else:
         r = Fraction(ppm, per_year * 1_000_000)
         value = principal * r / (1 - (1 + r) ** -periods)
+    assert value > 0
     return int((value + Fraction(1, 2)) // 1)
 
 
@@ -219,23 +222,50 @@ loan_terms = st.fixed_dictionaries({
 })
 
 
+# Excel PMT by numpy-financial, where its float is exact enough: modest loans, far from a half cent. Each
+# expected payment is the exact rational P x r / (1 - (1+r)^-n) in cents, rounded half up:
+#   10,000.00 at 6 % over 12 months: 86,066.4297 -> 86,066       25,000.00 at 8.9 % over 36 months: 79,383.0295
+#   5,000.00 at 12 % over 26 weeks: 19,835.6354 -> 19,836         123,456.78 at 4.5 % over 60 months: 230,160.7125
+#   999.99 at 25 % over 52 weeks: 2,178.0405 -> 2,178
+@pytest.mark.parametrize(("principal", "ppm", "periods", "frequency", "expected"), [
+    (1_000_000, 60_000, 12, "monthly", 86_066),
+    (2_500_000, 89_000, 36, "monthly", 79_383),
+    (500_000, 120_000, 26, "weekly", 19_836),
+    (12_345_678, 45_000, 60, "monthly", 230_161),
+    (99_999, 250_000, 52, "weekly", 2_178),
+])
+def test_annuity_payment_matches_numpy_financial_pmt(principal: int, ppm: int, periods: int, frequency: str,
+                                                     expected: int) -> None:
+    per_year = 12 if frequency == "monthly" else 52
+    reference = float(npf.pmt(ppm / 1e6 / per_year, periods, -principal))  # Excel PMT, in cents
+    # the float is within a millionth of a cent of the exact value and far from a half cent, so it rounds
+    # the one way the exact value does
+    exact = principal * Fraction(ppm, per_year * 1_000_000) / (1 - (1 + Fraction(ppm, per_year * 1_000_000))
+                                                                   ** -periods)
+    assert abs(Fraction(reference) - exact) < Fraction(1, 10**6)
+    assert abs(reference - np.floor(reference) - 0.5) > 0.01
+    assert annuity_payment_cents(principal, ppm, periods, frequency) == int(np.floor(reference + 0.5)) == expected
+    assert pmt_fraction(principal, ppm, periods, per_year) == expected
+
+
+def test_annuity_payment_is_exact_where_the_float_pmt_is_not() -> None:
+    # 312,805,231.90 at 2 ppm a year over 295 weeks: r = 2 / 52,000,000; the exact payment is
+    # 106,036,275.4193 cents -> 106,036,275. numpy-financial's float (1+r)^n - 1 loses 1/(n x r) ~ 88,000 x eps
+    # of relative precision here and gives 106,036,275.59 (-> 276); the product computes with integers.
+    assert pmt_fraction(31_280_523_190, 2, 295, 52) == 106_036_275
+    assert annuity_payment_cents(31_280_523_190, 2, 295, "weekly") == 106_036_275
+
+
 @settings(max_examples=300, deadline=None)
 @given(principal=st.integers(1, 10**11), ppm=st.integers(0, 1_000_000), periods=st.integers(1, 360),
        frequency=st.sampled_from(["monthly", "weekly"]))
-def test_annuity_payment_matches_numpy_financial_pmt(principal: int, ppm: int, periods: int,
-                                                     frequency: str) -> None:
+@example(principal=31_280_523_190, ppm=2, periods=295, frequency="weekly")  # where the float PMT rounds wrong
+@example(principal=160 * 7, ppm=37_500, periods=1, frequency="monthly")  # an exact half cent: 3.5 -> 4
+def test_annuity_payment_matches_the_exact_rational_pmt(principal: int, ppm: int, periods: int,
+                                                        frequency: str) -> None:
     per_year = 12 if frequency == "monthly" else 52
-    ours = annuity_payment_cents(principal, ppm, periods, frequency)
-    rate = ppm / 1e6 / per_year
-    reference = float(npf.pmt(rate, periods, -principal))  # Excel PMT, in cents
-    # npf computes (1+r)^n - 1 in floats, which loses about eps / (n x r) relatively for tiny rates;
-    # outside that error band around a half cent both must round the same way
-    error = abs(reference) * 1e-14 * (1 + (1 / (periods * rate) if rate else 0)) + 1e-9
-    if abs(reference - np.floor(reference) - 0.5) > error:
-        assert ours == int(np.floor(reference + 0.5))
-    else:  # a float near-tie: within half a cent either way
-        assert abs(ours - reference) <= 0.5 + error
-    assert ours == pmt_fraction(principal, ppm, periods, per_year)
+    assert annuity_payment_cents(principal, ppm, periods, frequency) == pmt_fraction(principal, ppm, periods,
+                                                                                     per_year)
 
 
 @settings(max_examples=200, deadline=None)
@@ -245,8 +275,6 @@ def test_annuity_payment_matches_numpy_financial_pmt(principal: int, ppm: int, p
        per_year=st.sampled_from([12, 52]))
 def test_vectorised_annuity_payment_is_exact(loans: list[tuple[int, int]], ties: list[int], periods: int,
                                              per_year: int) -> None:
-    from atlas_xl.engines.schedules import _annuity_payments
-
     # exact half-cent payments, where the float formula lands just below the tie: one period at
     # 3.75 % monthly, P = 160 x (2k+1): P x 0.0375/12 = P/320 = k + 0.5 cents; at 25 % weekly,
     # P = 104 x (2k+1): P x 0.25/52 = P/208 = k + 0.5 cents
@@ -288,8 +316,6 @@ def test_schedule_invariants(terms: dict) -> None:
     assert (s["principal_cents"] >= 0).all() and (s["interest_cents"] >= 0).all()
     due = s["due_date"].to_numpy().astype("datetime64[D]")
     assert (np.diff(due) > np.timedelta64(0, "D")).all()
-    from atlas_xl.domain.calendar import is_banking_day
-
     assert np.all(is_banking_day(due))
     assert s["due_date"].iloc[0] > pd.Timestamp(terms["start_date"])
     if terms["method"] == "annuity" and n > 1:

@@ -42,16 +42,16 @@ def load_stored_portfolio(data_path: Path, db: str | None, use_store: bool) -> P
 
 def summary_table(result: EngineResult, outputs: dict[str, str]) -> Table:
     k = result.kpis
-    table = Table(title=f"Atlas Settlement - as of {k['as_of']}", show_header=False)
+    table = Table(title=f"Atlas Settlement - as of {k.as_of}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_row("Clients", f"{k['clients']:,}")
-    table.add_row("Payouts ready / blocked", f"{k['payouts_ready']:,} / {k['payouts_blocked']:,}")
-    table.add_row("Total to pay", format_eur(k["total_to_pay_cents"]))
-    table.add_row("Reserve balance", format_eur(k["reserve_balance_cents"]))
-    table.add_row("Total exposure", format_eur(k["total_exposure_cents"]))
-    table.add_row("Alerts (breach / warning)", f"{k['alerts']} ({k['limit_breaches']} / {k['limit_warnings']})")
-    table.add_row("Refused input rows", f"{k['refused_rows']}")
+    table.add_row("Clients", f"{k.clients:,}")
+    table.add_row("Payouts ready / blocked", f"{k.payouts_ready:,} / {k.payouts_blocked:,}")
+    table.add_row("Total to pay", format_eur(k.total_to_pay_cents))
+    table.add_row("Reserve balance", format_eur(k.reserve_balance_cents))
+    table.add_row("Total exposure", format_eur(k.total_exposure_cents))
+    table.add_row("Alerts (breach / warning)", f"{k.alerts} ({k.limit_breaches} / {k.limit_warnings})")
+    table.add_row("Refused input rows", f"{k.refused_rows}")
     for name, path in outputs.items():
         table.add_row(name, path)
     return table
@@ -99,7 +99,7 @@ def run(
         timings["outputs_seconds"] = time.perf_counter() - start
         progress.update(task, advance=1)
     if as_json:
-        payload = {**result.kpis, "outputs": outputs, "timings": {k: round(v, 3) for k, v in timings.items()}}
+        payload = {**result.kpis.as_dict(), "outputs": outputs, "timings": {k: round(v, 3) for k, v in timings.items()}}
         typer.echo(json.dumps(payload, sort_keys=True))
     else:
         Console().print(summary_table(result, outputs))

@@ -35,17 +35,18 @@ def is_banking_day(dates: object) -> np.ndarray | bool:
 
 def next_banking_day(dates: object) -> np.ndarray:
     """The date itself if it is a TARGET2 banking day, else the next one (vectorised)."""
-    return np.busday_offset(_as_days(dates), 0, roll="forward", busdaycal=_busdaycal())
+    return np.asarray(np.busday_offset(_as_days(dates), 0, roll="forward", busdaycal=_busdaycal()))
 
 
-def add_banking_days(dates: object, days: object) -> np.ndarray:
+def add_banking_days(dates: object, days: int | np.ndarray) -> np.ndarray:
     """Roll forward to a banking day, then move `days` banking days on."""
-    return np.busday_offset(_as_days(dates), days, roll="forward", busdaycal=_busdaycal())
+    return np.asarray(np.busday_offset(_as_days(dates), days, roll="forward", busdaycal=_busdaycal()))
 
 
 def next_banking_date(day: dt.date) -> dt.date:
     """Scalar convenience for adapters."""
-    return next_banking_day(np.datetime64(day, "D")).astype(dt.date)
+    result: dt.date = next_banking_day(np.datetime64(day, "D")).item()  # datetime64[D] -> datetime.date
+    return result
 
 
 def is_banking_date(day: dt.date) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -97,9 +98,14 @@ LAST_DAY = dt.date(2099, 12, 31)
 DATE_RANGE = f"from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"  # as messages state it
 
 
+@overload
+def supported_days(days: np.datetime64) -> np.bool_: ...
+@overload
+def supported_days(days: np.ndarray) -> np.ndarray: ...
 def supported_days(days: np.ndarray | np.datetime64) -> np.ndarray | np.bool_:
     """Whether each day (datetime64 of any unit, at midnight) lies in FIRST_DAY .. LAST_DAY."""
-    return (days >= np.datetime64(FIRST_DAY, "D")) & (days <= np.datetime64(LAST_DAY, "D"))
+    inside: np.ndarray | np.bool_ = (days >= np.datetime64(FIRST_DAY, "D")) & (days <= np.datetime64(LAST_DAY, "D"))
+    return inside
 
 # An amount in the data has at most 10 digits before the point (the loader's shape): cents x ppm products
 # stay inside int64 (see money.apply_rate), and a stored override may be no larger.
@@ -142,3 +148,41 @@ class Portfolio:
     def first_date(self) -> pd.Timestamp:
         """The first value date in the settlements: the day the opening balances stand on."""
         return pd.Timestamp(self.settlements["value_date"].min())
+
+
+# ------------------------------------------------------------------ engine limits and closed sets (engines task)
+# Loan periods: cents x ppm x days of every period stays exact in int64 up to this many (engines.schedules),
+# and the loader refuses more, located, instead of letting the schedules engine fail on a whole table.
+MAX_PERIODS = 1200
+NO_CAP = -1  # a reserve's cap_cents when the cap cell is blank: no cap
+
+
+class ColumnKind(StrEnum):
+    """What an input column holds (domain.schemas): decides its raw-text check and its loaded dtype."""
+
+    ID = "id"
+    TEXT = "text"
+    COUNTRY = "country"
+    CURRENCY = "currency"
+    ENUM = "enum"
+    AMOUNT = "amount"  # loaded as int64 cents (`<name>_cents`)
+    RATE = "rate"  # loaded as int64 ppm (`<name>_ppm`)
+    INT = "int"
+    DATE = "date"
+
+
+class Movement(StrEnum):
+    """A ledger movement type: each is two postings (engines.ledger.LEGS)."""
+
+    OPENING_BALANCE = "opening_balance"
+    SALE = "sale"
+    REFUND = "refund"
+    CHARGEBACK = "chargeback"
+    FEE = "fee"
+    RESERVE_HOLD = "reserve_hold"
+    RESERVE_RELEASE = "reserve_release"
+    PARTNER_RESERVE_HOLD = "partner_reserve_hold"
+    PARTNER_RESERVE_RELEASE = "partner_reserve_release"
+    FACTORING_ADVANCE = "factoring_advance"
+    FACTORING_WITHHOLD = "factoring_withhold"
+    PAYOUT = "payout"

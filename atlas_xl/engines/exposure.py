@@ -9,6 +9,7 @@ in ppm, rounded half up; a zero limit with any exposure is a BREACH (utilisation
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -127,19 +128,35 @@ def _percent(ppm: int, step: str) -> Decimal:
     return Decimal(int(ppm)).scaleb(-4).quantize(Decimal(step), rounding=ROUND_HALF_UP)
 
 
-def concentration(exposure: pd.DataFrame, top: int = 10) -> dict[str, object]:
+@dataclass(frozen=True)
+class Concentration:
+    """Portfolio exposure totals and how concentrated exposure is in the largest names (all on the as-of date,
+    before that day's payouts)."""
+
+    total_exposure_cents: int  # sum of every client's exposure (after collateral, floored at 0)
+    total_limit_cents: int  # sum of every client's credit limit
+    top_n: int  # how many of the largest names `largest` and the top figures cover (10)
+    top_exposure_cents: int  # the exposure of the `top_n` largest names together
+    top_share_ppm: int  # top_exposure / total_exposure in ppm, half up (0 when there is no exposure)
+    # the `top_n` largest exposures, largest first (ties by client_id): one row per client with client_id,
+    # name, exposure_cents, credit_limit_cents, status (OK / WARNING / BREACH)
+    largest: pd.DataFrame
+    counts: dict[LimitStatus, int]  # clients per limit status (every status present, 0 when none)
+
+
+def concentration(exposure: pd.DataFrame, top: int = 10) -> Concentration:
     """Portfolio totals and how concentrated exposure is in the largest names."""
     total = int(exposure["exposure_cents"].sum())
     largest = exposure.sort_values(["exposure_cents", "client_id"], ascending=[False, True]).head(top)
     top_total = int(largest["exposure_cents"].sum())
-    return {
-        "total_exposure_cents": total,
-        "total_limit_cents": int(exposure["credit_limit_cents"].sum()),
-        "top_n": top,
-        "top_exposure_cents": top_total,
-        "top_share_ppm": int(_ratio_ppm(np.array([top_total]), np.array([max(total, 1)]))[0]) if total else 0,
-        "largest": largest[
+    return Concentration(
+        total_exposure_cents=total,
+        total_limit_cents=int(exposure["credit_limit_cents"].sum()),
+        top_n=top,
+        top_exposure_cents=top_total,
+        top_share_ppm=int(_ratio_ppm(np.array([top_total]), np.array([max(total, 1)]))[0]) if total else 0,
+        largest=largest[
             ["client_id", "name", "exposure_cents", "credit_limit_cents", "status"]
         ].reset_index(drop=True),
-        "counts": {s.value: int((exposure["status"] == s.value).sum()) for s in LimitStatus},
-    }
+        counts={s: int((exposure["status"] == s.value).sum()) for s in LimitStatus},
+    )

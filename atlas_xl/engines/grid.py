@@ -37,23 +37,24 @@ class DayGrid:
 
     @cached_property
     def _index(self) -> pd.Index:
-        return pd.Index(self.client_ids)
+        index: pd.Index = pd.Index(self.client_ids)
+        return index
 
     def client_index(self, client_ids: pd.Series | np.ndarray) -> np.ndarray:
         """Row of each id on the grid (-1 when unknown). Factorised first: millions of rows, few clients."""
         codes, uniques = pd.factorize(client_ids)
-        lookup = np.append(self._index.get_indexer(uniques), -1)  # code -1 (a missing id) maps to -1
+        lookup = np.append(self._index.get_indexer(pd.Index(uniques)), -1)  # code -1 (a missing id) maps to -1
         return lookup[codes]
 
     def day_index(self, dates: pd.Series | np.ndarray) -> np.ndarray:
-        days = np.asarray(pd.to_datetime(dates).values.astype("datetime64[D]"))
+        days = np.asarray(pd.to_datetime(dates), dtype="datetime64[D]")
         return (days - self.start).astype(np.int64)
 
 
 def build_grid(
     client_ids: pd.Series | np.ndarray, settlements: pd.DataFrame, as_of: np.datetime64
 ) -> DayGrid:
-    as_of = np.datetime64(as_of, "D")
+    as_of = as_of.astype("datetime64[D]")
     if len(settlements):
         first = np.datetime64(settlements["value_date"].min(), "D")
         start = min(first, as_of)
@@ -90,7 +91,7 @@ def dense_columns(grid: DayGrid, frame: pd.DataFrame, columns: list[str], date_c
         flat = flat[keep]
     counts = np.bincount(flat, minlength=grid.n_clients * grid.n_days)
     unique = counts.max(initial=0) <= 1  # one row per client and day (the normal case): plain assignment
-    matrices = {PRESENT: (counts > 0).reshape(shape)}
+    matrices: dict[str, np.ndarray] = {PRESENT: (counts > 0).reshape(shape)}
     for column in columns:
         values = frame[column].to_numpy(dtype=np.int64)
         values = values if every else values[keep]

@@ -14,28 +14,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
-from atlas_xl.domain.model import Subaccount
+from atlas_xl.domain.model import Movement, Subaccount
 from atlas_xl.engines.grid import DayGrid
 
-
-class Movement(StrEnum):
-    OPENING_BALANCE = "opening_balance"
-    SALE = "sale"
-    REFUND = "refund"
-    CHARGEBACK = "chargeback"
-    FEE = "fee"
-    RESERVE_HOLD = "reserve_hold"
-    RESERVE_RELEASE = "reserve_release"
-    PARTNER_RESERVE_HOLD = "partner_reserve_hold"
-    PARTNER_RESERVE_RELEASE = "partner_reserve_release"
-    FACTORING_ADVANCE = "factoring_advance"
-    FACTORING_WITHHOLD = "factoring_withhold"
-    PAYOUT = "payout"
+__all__ = ["CLIENT_SUBACCOUNTS", "LEGS", "Ledger", "Movement"]  # Movement: the closed set lives in domain.model
 
 
 # movement -> (subaccount credited +amount, subaccount debited -amount)

@@ -27,11 +27,9 @@ import numpy as np
 import pandas as pd
 
 from atlas_xl.domain.accounts import bic_problem, iban_problems, name_problem, problems_of
-from atlas_xl.domain.model import MAX_TRANSFER_CENTS, BlockReason, ClientStatus, KycStatus, Portfolio
+from atlas_xl.domain.model import MAX_TRANSFER_CENTS, BlockReason, ClientStatus, KycStatus
 from atlas_xl.domain.money import apply_rate
 from atlas_xl.engines.grid import DayGrid, dense
-from atlas_xl.errors import DateError
-from atlas_xl.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,17 @@ class PayoutState:
     factoring_before: np.ndarray  # per client: factoring outstanding before the payout (>= 0)
     iban_problem: np.ndarray  # '' or the reason text
     blockers: dict[BlockReason, np.ndarray]  # the standing blockers, checked once
+
+
+@dataclass(frozen=True)
+class DayFlows:
+    """Per client: the payout date's own movements on the settlement subaccount, int64 cents (for the payouts
+    table: what moved the balance on the day itself)."""
+
+    net_settlement: np.ndarray  # sales - refunds - chargebacks
+    fees: np.ndarray
+    holds: np.ndarray  # rolling + partner reserve holds
+    releases: np.ndarray  # rolling + partner reserve releases
 
 
 def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[BlockReason, np.ndarray]:
@@ -116,13 +125,14 @@ def step_settlement(
         outstanding = outstanding - withheld[day]
     return PayoutState(paid.T, withheld.T, balance, carried, outstanding, iban, blockers)
 
+
 def decide(
     grid: DayGrid,
     clients: pd.DataFrame,
     state: PayoutState,
     pay_days: np.ndarray,
     limit_breached: np.ndarray,
-    day_flows: dict[str, np.ndarray],
+    day_flows: DayFlows,
     payout_date: dt.date,
 ) -> pd.DataFrame:
     """Readiness and payable amount of every client on the payout date (the grid's last day).
@@ -172,10 +182,10 @@ def decide(
             "bic": clients["bic"].fillna("").to_numpy(dtype=object),
             "payout_frequency": clients["payout_frequency"].to_numpy(dtype=object),
             "carried_forward_cents": state.carried_forward,
-            "net_settlement_cents": day_flows["net_settlement"],
-            "fees_cents": day_flows["fees"],
-            "new_holds_cents": day_flows["holds"],
-            "releases_cents": day_flows["releases"],
+            "net_settlement_cents": day_flows.net_settlement,
+            "fees_cents": day_flows.fees,
+            "new_holds_cents": day_flows.holds,
+            "releases_cents": day_flows.releases,
             "available_cents": balance,
             "withheld_cents": keep_back,
             "amount_cents": payable,
@@ -187,22 +197,3 @@ def decide(
         }
     )
 
-
-def compute_payouts(
-    portfolio: Portfolio, payout_date: dt.date, settings: Settings | None = None
-) -> pd.DataFrame:
-    """The payout of every client on `payout_date` (one row per client; see `decide` for the columns).
-
-    The payout date must be a day the settlements cover: a run for a later day would pay without that day's
-    settlements, and as later runs take the day as paid by the rules, they would never be paid.
-    """
-    from atlas_xl.engines.run import run_engines  # the engine composes reserves, exposure and payouts
-
-    if portfolio.settlements.empty:
-        raise DateError("the settlements table is empty: there is nothing to pay out; load the settlements first")
-    last = portfolio.last_date.date()
-    if payout_date > last:
-        raise DateError(f"payout date {payout_date.isoformat()} is after the last settlement date in the data "
-                        f"({last.isoformat()}): that day's settlements are not loaded yet; load them, or "
-                        f"choose {last.isoformat()} or earlier")
-    return run_engines(portfolio, payout_date, settings).payouts

@@ -23,11 +23,9 @@ import numpy as np
 import pandas as pd
 
 from atlas_xl.domain import calendar
-from atlas_xl.domain.model import HoldBasis, ReserveKind
+from atlas_xl.domain.model import NO_CAP, HoldBasis, ReserveKind
 from atlas_xl.domain.money import apply_rate
 from atlas_xl.engines.grid import DayGrid
-
-NO_CAP = -1
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,7 @@ import pandas as pd
 from atlas_xl.domain.calendar import next_banking_day
 from atlas_xl.domain.model import (
     DATE_RANGE,
+    MAX_PERIODS,
     MAX_PRINCIPAL_CENTS,
     DayCount,
     Frequency,
@@ -54,7 +55,6 @@ from atlas_xl.domain.money import PPM, div_round_half_up
 from atlas_xl.errors import ArgumentError
 
 MAX_RATE_PPM = PPM
-MAX_PERIODS = 1200
 
 PERIODS_PER_YEAR = {Frequency.MONTHLY: 12, Frequency.WEEKLY: 52}
 YEAR_BASIS_DAYS = {DayCount.THIRTY_360: 360, DayCount.ACT_360: 360, DayCount.ACT_365F: 365}
@@ -115,7 +115,7 @@ def _principal(value: object) -> int:
 
 def _day(value: object, name: str) -> np.datetime64:
     if isinstance(value, dt.date | np.datetime64) and not pd.isna(value):
-        day = np.datetime64(value, "D")
+        day = value.astype("datetime64[D]") if isinstance(value, np.datetime64) else np.datetime64(value, "D")
         if not supported_days(day):  # the longest schedule from there still fits the engines' dates
             raise ArgumentError(f"{name} {str(day)!r} is out of range; expected a date {DATE_RANGE}")
         return day
@@ -127,14 +127,16 @@ def _unadjusted_dates(start: np.ndarray, periods: int, frequency: Frequency) -> 
     """(loans, periods + 1) datetime64[D]: column 0 is the start date, column k the k-th period end."""
     k = np.arange(periods + 1)
     if frequency is Frequency.WEEKLY:
-        return start[:, None] + (7 * k)[None, :].astype("timedelta64[D]")
+        weekly: np.ndarray = start[:, None] + (7 * k)[None, :].astype("timedelta64[D]")
+        return weekly
     first_of_month = start.astype("datetime64[M]")
     anchor_day = (start - first_of_month.astype("datetime64[D]")).astype(np.int64) + 1
     months = first_of_month[:, None] + k[None, :].astype("timedelta64[M]")
     month_start = months.astype("datetime64[D]")
     month_length = ((months + 1).astype("datetime64[D]") - month_start).astype(np.int64)
     day = np.minimum(anchor_day[:, None], month_length)  # clamp 31 Jan to 28/29 Feb
-    return month_start + (day - 1).astype("timedelta64[D]")
+    monthly: np.ndarray = month_start + (day - 1).astype("timedelta64[D]")
+    return monthly
 
 
 def _accrual_days(dates: np.ndarray, frequency: Frequency, day_count: DayCount) -> np.ndarray:
@@ -156,9 +158,10 @@ def _exact_annuity(principal: int, rate_ppm: int, periods: int, per_year: int) -
     if rate_ppm == 0:
         return int(div_round_half_up(principal, periods))
     base = per_year * PPM
-    grown = (base + rate_ppm) ** periods
+    grown: int = (base + rate_ppm) ** periods  # int ** int is typed Any (a negative power is a float)
+    start: int = base**periods
     numerator = principal * rate_ppm * grown
-    denominator = base * (grown - base**periods)
+    denominator = base * (grown - start)
     return (2 * numerator + denominator) // (2 * denominator)
 
 
@@ -181,7 +184,7 @@ def _annuity_payments(principal: np.ndarray, rate_ppm: np.ndarray, periods: int,
     rate = rate_ppm.astype(np.float64) / (per_year * PPM)
     safe_rate = np.where(rate > 0, rate, 1.0)
     annuity = amount * safe_rate / -np.expm1(-periods * np.log1p(safe_rate))
-    result = np.floor(annuity + 0.5).astype(np.int64)
+    result: np.ndarray = np.floor(annuity + 0.5).astype(np.int64)
     fraction = annuity - np.floor(annuity)
     near_tie = (np.abs(fraction - 0.5) < _TIE_ABS + _TIE_REL * annuity) & (rate > 0)
     for i in np.flatnonzero(near_tie):  # rare: a handful of loans at most, never the hot path
@@ -363,7 +366,8 @@ def portfolio_schedules(loans: pd.DataFrame) -> pd.DataFrame:
         ["m", "f", "d", "n"], sort=False).indices
     parts: list[dict[str, np.ndarray]] = []
     positions: list[np.ndarray] = []
-    for (how, freq, basis, n), index in groups.items():
+    for key, index in groups.items():
+        how, freq, basis, n = cast(tuple[str, str, str, int], key)
         arrays = _amortise(principal[index], rate[index], start[index], int(n), RepaymentMethod(how),
                            Frequency(freq), DayCount(basis))
         parts.append({c: np.asarray(arrays[c]).reshape(-1) for c in SCHEDULE_COLUMNS})

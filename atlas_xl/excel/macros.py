@@ -320,7 +320,7 @@ def _refresh_all(book: WorkbookIO) -> str:
 
 
 def _propose_run(book: WorkbookIO) -> str:
-    from atlas_xl.engines.payouts import compute_payouts
+    from atlas_xl.engines.run import compute_payouts
     from atlas_xl.settings import load_settings
     from atlas_xl.workflow import service as workflow
 

@@ -430,7 +430,7 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
 def propose_from_data(store: Store, user: str | None, data_path: str | Path | None = None,
                       payout_date: date | str | None = None, settings: Settings | None = None) -> ProposeResult:
     """Load the portfolio, apply the credit managers' overrides, compute the payouts and propose a run."""
-    from atlas_xl.engines.payouts import compute_payouts
+    from atlas_xl.engines.run import compute_payouts
     from atlas_xl.inputs.loader import load_portfolio
     from atlas_xl.outputs.files import example_data_dir
 

@@ -218,11 +218,12 @@ def payload(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET) ->
         note = (f"Postings listed from {window_from} (the last {grid.n_days - first_day} days) to keep the "
                 f"page small; the totals per movement above cover the whole history since "
                 f"{start.date().isoformat()}.")
+    kpis = result.kpis.as_dict()
     return {
         "meta": {"as_of": result.as_of.isoformat(), "source": source, "version": __version__,
                  "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                  "day0": start.date().isoformat(), "postings_from": window_from, "postings_note": note},
-        "kpis": [{"key": key, "label": label, "kind": kind, "value": result.kpis[key]}
+        "kpis": [{"key": key, "label": label, "kind": kind, "value": kpis[key]}
                  for label, key, kind in KPI_ROWS],
         "clients": {"ids": _text(pd.Series(grid.client_ids)),
                     "names": _text(result.payouts.set_index("client_id")["name"].reindex(grid.client_ids))},

@@ -77,8 +77,7 @@ def exposure_block(result: EngineResult) -> Block:
 
 
 def top_exposure_block(result: EngineResult) -> Block:
-    largest = result.concentration["largest"]
-    assert isinstance(largest, pd.DataFrame)
+    largest = result.concentration.largest
     top = largest.head(10)
     rows = [
         [str(cid), euros(exp), euros(limit)]

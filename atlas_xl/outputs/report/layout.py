@@ -474,8 +474,9 @@ def write_dashboard(writer: ReportWriter, result: EngineResult, source: str) -> 
     ws.append([title])
     ws.append([safe_cell(ws, f"Data: {source} | atlas-xl {__version__}")])
     ws.append([])
+    kpis = result.kpis.as_dict()
     for label, key, kind in KPI_ROWS:
-        value = result.kpis[key]
+        value = kpis[key]
         converted = CONVERT[kind](pd.Series([value]))[0] if kind != "text" else str(value)
         cell = safe_cell(ws, converted)
         if kind in FORMAT:
