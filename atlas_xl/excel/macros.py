@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from atlas_xl.errors import ArgumentError, AtlasError, ConfigError
+from atlas_xl.outputs.files import replacing
 
 MACROS = ("load_data", "refresh_all", "propose_run", "approve_run", "generate_sepa", "export_report")
 CONFIG_SHEET = "xlwings.conf"
@@ -136,14 +135,8 @@ class FileBook:
         self.write_name("Status", text)
 
     def save(self) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        try:
+        with replacing(self.path) as tmp:
             self.book.save(tmp)
-            os.chmod(tmp, self.path.stat().st_mode & 0o777)
-            os.replace(tmp, self.path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
 
     def user_name(self) -> str:
         return getpass.getuser()  # the login name (USERNAME on Windows)

@@ -49,7 +49,7 @@ def describe_os_error(error: OSError) -> str:
 
 
 def _refused(path: Path, error: OSError) -> OutputError:
-    reason = error.strerror or type(error).__name__
+    reason = error.strerror or str(error) or type(error).__name__
     return OutputError(f"cannot write {str(path)!r}: {reason}")
 
 

@@ -39,6 +39,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from atlas_xl import __version__
 from atlas_xl.engines.run import EngineResult
+from atlas_xl.outputs.files import replacing
 from atlas_xl.outputs.report.fast_xlsx import (
     NUMBER_TEXT,
     TEXT,
@@ -291,18 +292,11 @@ class ReportWriter:
             rows.write(first_row + begin, cells)
 
     def save(self, path: Path) -> None:
-        """Write to a temporary file beside `path`, then rename: a failed run leaves no partial report."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        """Write through `files.replacing`: a failed run leaves no partial report."""
+        with replacing(path) as tmp:
             for rows in self._sheet_rows:
                 rows.finish()
-            _save_fast(self.book, Path(tmp), self._sheet_rows)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            _save_fast(self.book, tmp, self._sheet_rows)
 
 
 ZIP_LEVEL = 1  # deflate level: ~0.5 s less than zlib's default 6 at 10,000 clients, for a ~30 % larger file
