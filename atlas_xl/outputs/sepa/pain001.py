@@ -32,6 +32,8 @@ from atlas_xl.domain.epc_text import bic_compact, check_identifier, epc_name, ep
 from atlas_xl.domain.model import MAX_TRANSFER_CENTS
 from atlas_xl.errors import AtlasError, SepaError
 from atlas_xl.outputs.files import write_atomic
+from atlas_xl.outputs.sepa.reviewer_list import write_reviewer_list  # re-exported: part of the SEPA API
+from atlas_xl.outputs.sepa.transfers import CreditTransfer  # re-exported: part of the SEPA API
 
 _MAX_LISTED = 50  # problems listed in one error message
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -47,18 +49,6 @@ class Debtor:
     name: str
     iban: str
     bic: str
-
-
-@dataclass(frozen=True)
-class CreditTransfer:
-    end_to_end_id: str  # <= 35 EPC chars, traceable to the payout (e.g. "<run_id>-<client_id>")
-    client_id: str
-    amount_cents: int  # > 0
-    creditor_name: str
-    creditor_iban: str
-    creditor_bic: str | None
-    remittance: str  # unstructured remittance text
-    currency: str = "EUR"
 
 
 def end_to_end_id(run_id: str, client_id: str) -> str:
@@ -377,8 +367,6 @@ def write_pain001_file(path: Path, xml: bytes) -> str:
     write_atomic(path, xml)
     return hashlib.sha256(xml).hexdigest()
 
-
-from atlas_xl.outputs.sepa.reviewer_list import write_reviewer_list  # noqa: E402  (re-exported: part of the SEPA API)
 
 __all__ = [
     "CreditTransfer", "Debtor", "PainVersion", "build_pain001", "end_to_end_id", "format_amount",

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -22,10 +21,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from atlas_xl.errors import ArgumentError
 from atlas_xl.outputs.files import replacing
+from atlas_xl.outputs.sepa.transfers import CreditTransfer
 from atlas_xl.outputs.xlsafe import set_text, set_value
-
-if TYPE_CHECKING:  # runtime import would be circular: sepa re-exports write_reviewer_list
-    from atlas_xl.outputs.sepa.pain001 import CreditTransfer
 
 MONEY_FORMAT = "#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
