@@ -32,7 +32,7 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from atlas_xl import __version__
-from atlas_xl.domain.model import Portfolio
+from atlas_xl.domain.model import TABLE_SHEETS, Portfolio
 from atlas_xl.errors import ArgumentError
 from atlas_xl.excel import udfs
 from atlas_xl.excel.args import excel_date
@@ -42,8 +42,6 @@ from atlas_xl.settings import Settings
 
 CREATED = dt.datetime(2024, 1, 1)  # fixed: the same data gives the same file
 UDF_MODULE = "atlas_xl.udfs"  # the shim existing workbooks name (atlas_xl/udfs.py)
-TABLE_SHEETS = {"clients": "Clients", "settlements": "Settlements", "loans": "Loans",
-                "reserve_terms": "ReserveTerms"}
 SHEETS = ["Dashboard", *TABLE_SHEETS.values(), "Payouts", "Reserves", "Exposure", "Schedules", "xlwings.conf"]
 WINDOWS_MODULES = ("pythoncom", "pywintypes", "win32api", "win32con", "win32com", "win32com.client",
                    "win32com.client.gencache", "win32com.server", "win32com.server.util", "win32timezone")

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from atlas_xl.domain.model import TABLES
+from atlas_xl.domain.model import EXCEL_MAX_ROWS, TABLES
 from atlas_xl.domain.money import apply_rate
 from atlas_xl.domain.schemas import SCHEMAS
 from atlas_xl.errors import ArgumentError
@@ -31,7 +31,6 @@ from atlas_xl.outputs.files import replacing
 from atlas_xl.outputs.xlsafe import FORMULA_TRIGGER_CLASS
 
 END_DATE = dt.date(2026, 11, 23)
-EXCEL_MAX_ROWS = 1_048_576
 
 COUNTRIES = ("DE", "FR", "NL", "ES", "IT", "AT", "BE", "FI", "IE", "PT")
 LEGAL_FORM = {"DE": "GmbH", "FR": "SARL", "NL": "B.V.", "ES": "S.L.", "IT": "S.r.l.", "AT": "GmbH",

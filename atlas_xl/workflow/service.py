@@ -33,6 +33,7 @@ from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from atlas_xl.domain.model import CLIENT_ID_PATTERN
 from atlas_xl.domain.money import format_eur
 from atlas_xl.errors import ArgumentError, AtlasError, DateError, OutputError, PermissionDenied, WorkflowError
 from atlas_xl.outputs.files import describe_os_error, write_atomic
@@ -74,7 +75,7 @@ class PayoutStatus:
 OPEN_STATUSES = (RunStatus.PROPOSED, RunStatus.APPROVED)
 PAID_STATUSES = (RunStatus.EXECUTED, RunStatus.SETTLED)  # its file has gone to the bank
 PAYOUT_COLUMNS = ("client_id", "name", "country", "iban", "bic", "amount_cents", "ready", "reasons", "remittance")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 _USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _RUN_REF = re.compile(r"^[Rr]?([0-9]{1,9})$")
 CRASH_ENV = "ATLAS_CRASH_AT"

@@ -38,6 +38,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from atlas_xl import __version__
+from atlas_xl.domain.model import EXCEL_MAX_ROWS
 from atlas_xl.engines.run import EngineResult
 from atlas_xl.outputs.files import replacing
 from atlas_xl.outputs.report.fast_xlsx import (
@@ -52,7 +53,6 @@ from atlas_xl.outputs.report.fast_xlsx import (
 )
 from atlas_xl.outputs.xlsafe import safe_cell, sheet_text_array, sheet_texts
 
-EXCEL_MAX_ROWS = 1_048_576
 MONEY = "#,##0.00"
 DATE = "yyyy-mm-dd"
 PERCENT = "0.0%"
