@@ -89,7 +89,7 @@ def test_a_target_in_a_folder_that_cannot_hold_files_is_refused_naming_the_targe
 
 def test_a_target_whose_folder_is_a_file_is_refused_naming_the_folder(tmp_path):
     (tmp_path / "plain").write_text("a file, not a folder")
-    with pytest.raises(OutputError, match=r"cannot create the output folder '.*plain'") as refused:
+    with pytest.raises(OutputError, match=r"output folder '.*plain': a file has that name") as refused:
         save_page("<html></html>", tmp_path / "plain" / "dashboard.html")
     assert ".tmp" not in str(refused.value)
 

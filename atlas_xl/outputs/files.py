@@ -84,6 +84,8 @@ def replacing(path: Path | str, *, step: Step | None = None, mode: int | None = 
     output mode and renamed over `path`. On any error (or an exception in the block) it is removed."""
     path = Path(path)
     folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot create the output folder {str(folder)!r}: a file has that name")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

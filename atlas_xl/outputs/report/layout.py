@@ -13,6 +13,7 @@ leaves for them in its file for the sheet (`SheetRows`). The openpyxl and zipfil
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -237,10 +238,18 @@ class ReportWriter:
 
     def save(self, path: Path) -> None:
         """Write through `files.replacing`: a failed run leaves no partial report."""
-        with replacing(path) as tmp:
+        try:
             for rows in self._sheet_rows:
                 rows.finish()
-            save_workbook(self.book, tmp, self._sheet_rows)
+            with replacing(path) as tmp:
+                save_workbook(self.book, tmp, self._sheet_rows)
+        except BaseException:
+            # a refused target: close the sheets openpyxl's save did not reach, so that no open XML stream
+            # is left for the garbage collector to report (the CLI shows those as 'ignored while cleaning up')
+            for ws in self.book.worksheets:
+                with contextlib.suppress(Exception):  # a sheet closed already says so; nothing else to do
+                    ws.close()
+            raise
 
 
 KPI_ROWS: tuple[tuple[str, str, str], ...] = (
