@@ -204,10 +204,10 @@ def test_outputs_the_system_refuses_are_exit_73_with_the_reason(tmp_path: Path, 
     (taken / report_name).mkdir(parents=True)
     assert main(["run", *data, "--out", str(taken), "--no-dashboard"]) == 73
     err = capsys.readouterr().err
-    assert "cannot write the output: Is a directory" in err
+    assert f"cannot write '{taken / report_name}': a folder has that name" in err
     assert sorted(p.name for p in taken.iterdir()) == [report_name]
     assert main(["dashboard", "--data", str(example_data_dir), "--out", str(tmp_path / "afile" / "d.html")]) == 73
-    assert "cannot write the output" in capsys.readouterr().err
+    assert f"cannot create the output folder '{tmp_path / 'afile'}': a file has that name" in capsys.readouterr().err
 
 
 def test_an_error_python_can_only_ignore_is_one_line_not_a_traceback() -> None:

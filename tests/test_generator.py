@@ -15,6 +15,7 @@ from schwifty import BIC, IBAN
 from atlas_xl.cli.app import main
 from atlas_xl.domain.calendar import closing_reason, is_banking_date
 from atlas_xl.domain.model import TABLES
+from atlas_xl.errors import OutputError
 from atlas_xl.inputs import example_generator as generator
 from atlas_xl.inputs.example_generator import (
     HOSTILE_NAMES,
@@ -206,7 +207,7 @@ def test_write_csv_is_atomic(tmp_path, monkeypatch, bundled):
         real(data, path, options)
 
     monkeypatch.setattr(generator.pacsv, "write_csv", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=r"cannot write .*loans\.csv.*disk full"):
         write_csv(bundled, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clients.csv"]  # no temp file left behind
     assert (tmp_path / "clients.csv").read_text() == "old\n"  # the old file is untouched

@@ -1,7 +1,8 @@
 """The report writer's fast row path writes the same workbook as openpyxl's per-cell API.
 
 `ReportWriter.table` builds each row's XML a column at a time and splices it into the file openpyxl writes for
-the sheet (atlas_xl.outputs.report.layout.SheetRows).
+the sheet (atlas_xl.outputs.report.openpyxl_fast.SheetRows); without openpyxl's internals it appends cells
+through the public API (forced below: the same dump).
 Every test here opens the result with openpyxl (not read-only, so styles are
 visible) and compares a canonical dump of it: each cell's value, type, number format, font, fill, alignment
 and quotePrefix, plus freeze panes, filter, conditional formats, column widths and chart references.
@@ -32,6 +33,7 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from atlas_xl.outputs.report import layout as report
+from atlas_xl.outputs.report import openpyxl_fast
 from atlas_xl.outputs.report.layout import Col, ReportWriter
 from atlas_xl.outputs.xlsafe import UnwritableTextError, safe_cell
 
@@ -336,9 +338,9 @@ def test_a_fast_sheet_refuses_append_and_stays_whole(tmp_path: Path) -> None:
 
 
 def test_a_sheet_openpyxl_does_not_zip_through_write_fails_the_save(tmp_path: Path, monkeypatch) -> None:
-    # a table sheet's rows go into the zip only through _ReportZip.write: a save that goes round it must fail
+    # a table sheet's rows go into the zip only through ReportZip.write: a save that goes round it must fail
     # (its sheet would have no rows), and leave no report behind
-    monkeypatch.setattr(report._ReportZip, "write", zipfile.ZipFile.write)
+    monkeypatch.setattr(openpyxl_fast.ReportZip, "write", zipfile.ZipFile.write)
     writer = ReportWriter()
     writer.table("T", edge_frame().iloc[:2], EDGE_COLUMNS)
     with pytest.raises(RuntimeError, match=r"\['T'\] were not zipped"):
@@ -361,25 +363,25 @@ def test_table_sheets_are_zipped_as_zipfile_write_zips_a_file(tmp_path: Path) ->
 
 
 def test_table_sheets_are_deflated_by_isal_and_read_back_by_zlib(tmp_path: Path, hostile_result, monkeypatch) -> None:
-    # Each table sheet gets ISA-L's compressor (report._deflate_with_isal); zipfile reads it back with zlib,
+    # Each table sheet gets ISA-L's compressor (openpyxl_fast.deflate_with_isal); zipfile reads it back with zlib,
     # checking every member's CRC, and the cells are those the zlib-deflated report holds.
     made: list[int] = []
-    real = report.isal_zlib.compressobj
+    real = openpyxl_fast.isal_zlib.compressobj
 
     def counting(*args):
         made.append(args[0])  # the level
         return real(*args)
 
-    monkeypatch.setattr(report.isal_zlib, "compressobj", counting)
+    monkeypatch.setattr(openpyxl_fast.isal_zlib, "compressobj", counting)
     fast = report.write_report(hostile_result, tmp_path / "isal.xlsx", "test data")
-    monkeypatch.setattr(report, "_deflate_with_isal", lambda member_file: None)  # zipfile's own zlib
+    monkeypatch.setattr(openpyxl_fast, "deflate_with_isal", lambda member_file: None)  # zipfile's own zlib
     plain = report.write_report(hostile_result, tmp_path / "zlib.xlsx", "test data")
     with zipfile.ZipFile(fast) as isal_zip, zipfile.ZipFile(plain) as zlib_zip:
         assert isal_zip.testzip() is None
         sheets = [n for n in isal_zip.namelist() if n.startswith("xl/worksheets/sheet")]
         assert sheets == [n for n in zlib_zip.namelist() if n.startswith("xl/worksheets/sheet")]
         # the 10 table sheets (Payouts .. Exceptions); Dashboard and Chart data are written by openpyxl itself
-        assert len(made) == 10 and set(made) == {report.SHEET_DEFLATE_LEVEL}
+        assert len(made) == 10 and set(made) == {openpyxl_fast.SHEET_DEFLATE_LEVEL}
         for name in sheets:
             assert isal_zip.read(name) == zlib_zip.read(name), name
             assert isal_zip.getinfo(name).compress_type == zipfile.ZIP_DEFLATED
@@ -389,15 +391,87 @@ def test_table_sheets_are_deflated_by_isal_and_read_back_by_zlib(tmp_path: Path,
 def test_a_sheet_member_not_deflated_keeps_zipfiles_own_compressor(tmp_path: Path, monkeypatch) -> None:
     # ISA-L writes raw deflate only: a member of another compression type must not get its compressor
     deflated = dump_workbook(write_edge_tables(tmp_path / "deflated.xlsx"))
-    init = report._ReportZip.__init__
+    init = openpyxl_fast.ReportZip.__init__
 
     def bzip2_zip(self, path, sheets):
         init(self, path, sheets)
         self.compression = zipfile.ZIP_BZIP2
 
-    monkeypatch.setattr(report._ReportZip, "__init__", bzip2_zip)
+    monkeypatch.setattr(openpyxl_fast.ReportZip, "__init__", bzip2_zip)
     path = write_edge_tables(tmp_path / "bzip2.xlsx")
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
         assert archive.getinfo("xl/worksheets/sheet1.xml").compress_type == zipfile.ZIP_BZIP2
     assert_same_dump(dump_workbook(path), deflated)
+
+
+# ------------------------------------------------------------------------------------ the public-API fallback
+
+
+@pytest.fixture
+def without_sheet_internals(monkeypatch) -> None:
+    """As on an openpyxl without the write-only sheet internals: every table goes through ws.append."""
+    monkeypatch.setattr(openpyxl_fast, "fast_rows_available", lambda: False)
+
+
+def test_the_internals_are_found_on_this_openpyxl() -> None:
+    # the pinned openpyxl (3.1.2-3.1.5) has them: the fast path is what the report uses here
+    assert openpyxl_fast.fast_rows_available() is True
+    ws = openpyxl.Workbook(write_only=True).create_sheet()
+    assert openpyxl_fast.has_sheet_internals(ws)
+    rows = openpyxl_fast.sheet_rows(ws)
+    assert isinstance(rows, openpyxl_fast.SheetRows)
+    rows.finish()  # the sheet closed as a save would close it
+    Path(rows.path).unlink()
+
+
+def test_a_sheet_without_the_internals_gets_no_fast_rows() -> None:
+    class PublicOnlySheet:  # what a write-only sheet would be if openpyxl dropped _writer / _rows
+        title = "T"
+
+        def append(self, row: object) -> None: ...
+
+        def close(self) -> None: ...
+
+    assert not openpyxl_fast.has_sheet_internals(PublicOnlySheet())
+    assert openpyxl_fast.sheet_rows(PublicOnlySheet()) is None  # type: ignore[arg-type]
+
+
+def test_fallback_edge_cases_match_the_per_cell_writers_workbook(tmp_path: Path, without_sheet_internals) -> None:
+    writer = ReportWriter()
+    (ws,) = writer.table("Only", edge_frame().iloc[:2], EDGE_COLUMNS)
+    assert writer._sheet_rows == []  # no SheetRows: the sheet is openpyxl's own
+    ws.append(["appended by hand"])  # a public sheet takes append, unlike a fast one
+    writer.save(tmp_path / "only.xlsx")
+    assert [c[1] for c in dump_workbook(tmp_path / "only.xlsx")[0]["cells"] if c[0] == "A4"] == [
+        ["str", "'appended by hand'"]]
+    assert_same_dump(dump_workbook(write_edge_tables(tmp_path / "public.xlsx")), json.loads(FIXTURE.read_text()))
+
+
+def test_fallback_and_fast_path_write_the_same_report(tmp_path: Path, hostile_result, monkeypatch) -> None:
+    fast = report.write_report(hostile_result, tmp_path / "fast.xlsx", "test data")
+    monkeypatch.setattr(openpyxl_fast, "fast_rows_available", lambda: False)
+    public = report.write_report(hostile_result, tmp_path / "public.xlsx", "test data")
+    assert_same_dump(dump_workbook(public), dump_workbook(fast))
+    with zipfile.ZipFile(fast) as fast_zip, zipfile.ZipFile(public) as public_zip:
+        assert fast_zip.read("xl/styles.xml") == public_zip.read("xl/styles.xml")  # the same formats, same ids
+        names = [n for n in fast_zip.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert names == [n for n in public_zip.namelist() if n.startswith("xl/worksheets/sheet")]
+        for name in names:  # sheet XML: the same text but for the number text of amounts (exact vs float repr)
+            mine, theirs = (_canonical_sheet(z.read(name)) for z in (fast_zip, public_zip))
+            assert mine == theirs, name
+
+
+def _canonical_sheet(xml: bytes) -> str:
+    """Sheet XML with each number re-read as a float: the fast path writes 0.07, the per-cell API
+    float(Decimal("0.07")) as openpyxl prints it; the same double."""
+    return re.sub(r"<v>([^<]*)</v>", lambda m: f"<v>{float(m[1])!r}</v>", xml.decode())
+
+
+def test_split_sheets_through_the_fallback(tmp_path: Path, monkeypatch, without_sheet_internals) -> None:
+    monkeypatch.setattr(report, "EXCEL_MAX_ROWS", 8)  # 5 data rows a sheet: 17 rows -> 4 sheets
+    public, slow = tmp_path / "public.xlsx", tmp_path / "slow.xlsx"
+    write_edge_tables(public)
+    with per_cell_writer():
+        write_edge_tables(slow)
+    assert_same_dump(dump_workbook(public), dump_workbook(slow))

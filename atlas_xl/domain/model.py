@@ -88,6 +88,10 @@ class LimitStatus(StrEnum):
 
 
 TABLES = ("clients", "settlements", "loans", "reserve_terms")
+# The sheet (and Excel table) each input table has in the operations workbook
+TABLE_SHEETS = {"clients": "Clients", "settlements": "Settlements", "loans": "Loans", "reserve_terms": "ReserveTerms"}
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,20}$"  # an id (client, loan): 1-20 of A-Z a-z 0-9 _ -
+EXCEL_MAX_ROWS = 1_048_576  # rows in one sheet, header included
 
 # The dates the engines accept (input dates, as-of dates, loan starts). The engines carry dates as
 # datetime64[ns], which ends on 2262-04-11, and run past the input: a 1,200-month loan starting on the last

@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from atlas_xl.domain.model import TABLE_SHEETS
 from atlas_xl.errors import ArgumentError, AtlasError, ConfigError
+from atlas_xl.outputs.files import replacing
 
 MACROS = ("load_data", "refresh_all", "propose_run", "approve_run", "generate_sepa", "export_report")
 CONFIG_SHEET = "xlwings.conf"
 DATA_PATH, DB_URL, OUTPUT_FOLDER = "Atlas Data Path", "Atlas DB URL", "Atlas Output Folder"
-INPUT_TABLES = {"clients": "Clients", "settlements": "Settlements", "loans": "Loans",
-                "reserve_terms": "ReserveTerms"}
 
 
 class WorkbookIO(Protocol):
@@ -136,14 +134,8 @@ class FileBook:
         self.write_name("Status", text)
 
     def save(self) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        try:
+        with replacing(self.path) as tmp:
             self.book.save(tmp)
-            os.chmod(tmp, self.path.stat().st_mode & 0o777)
-            os.replace(tmp, self.path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
 
     def user_name(self) -> str:
         return getpass.getuser()  # the login name (USERNAME on Windows)
@@ -238,7 +230,7 @@ def _as_of(book: WorkbookIO) -> dt.date:
 
 
 def _tables(book: WorkbookIO) -> dict[str, list[list[object]]]:
-    return {table: book.read_table(sheet) for table, sheet in INPUT_TABLES.items()}
+    return {table: book.read_table(sheet) for table, sheet in TABLE_SHEETS.items()}
 
 
 def _portfolio(book: WorkbookIO) -> Any:
@@ -276,12 +268,12 @@ def _load_data(book: WorkbookIO, source: str | Path | None = None) -> str:
     # terms go into the tables, so formulas, Refresh all, proposals and exports all see the same terms
     portfolio = apply_overrides(_store(book), load_portfolio(path))
     tables = raw_tables(portfolio)
-    for table, sheet in INPUT_TABLES.items():
+    for table, sheet in TABLE_SHEETS.items():
         book.write_table(sheet, tables[table])
     from atlas_xl.excel.args import excel_date
 
     book.write_name("AsOfDate", excel_date(portfolio.last_date))
-    counts = ", ".join(f"{len(tables[t]) - 1:,} {t.replace('_', ' ')}" for t in INPUT_TABLES)
+    counts = ", ".join(f"{len(tables[t]) - 1:,} {t.replace('_', ' ')}" for t in TABLE_SHEETS)
     refused = f"; {len(portfolio.refused)} row(s) refused (see atlas-xl run)" if len(portfolio.refused) else ""
     return f"Loaded {counts} from {Path(path).name}{refused}. Press Refresh all."
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from atlas_xl.domain.model import CLIENT_ID_PATTERN, TABLE_SHEETS
 from atlas_xl.domain.schemas import SCHEMAS
 from atlas_xl.engines.run import EngineResult, run_engines
 from atlas_xl.errors import ArgumentError, AtlasError, LoadError, Problem
@@ -45,9 +46,7 @@ T = TypeVar("T")
 
 CACHE_SIZE = 8  # a workbook uses a handful of (date, thresholds) combinations at a time
 SOURCE = "Excel"
-_ID = re.compile(r"[A-Za-z0-9_-]{1,20}")
-_TABLE_SHEET = {"clients": "Clients", "settlements": "Settlements", "loans": "Loans",
-                "reserve_terms": "ReserveTerms"}
+_ID = re.compile(CLIENT_ID_PATTERN)
 # a client that only exists so the loader accepts settlements / reserve terms without a clients table:
 # its payout and exposure are never shown (only the reserve figures, which depend on nothing of it)
 _RESERVE_ONLY_CLIENT = {"name": "reserve only", "country": "DE", "iban": "DE89370400440532013000", "bic": "",
@@ -189,14 +188,14 @@ def raw_table(value: object, table: str) -> pa.Table:
     grid = _grid(value)
     if not grid:
         raise ArgumentError(f"{table} is empty; expected the whole table with its header row "
-                            f"({_TABLE_SHEET[table]}[#All])")
+                            f"({TABLE_SHEETS[table]}[#All])")
     if len(set(map(len, grid))) != 1:
         raise ArgumentError(f"{table} rows have different lengths; expected a rectangular range")
     header = [xa.header_name(h) for h in grid[0]]
     if not set(header) & set(SCHEMAS[table].column_names):
         shown = ", ".join(str(h) for h in grid[0][:4])
         raise ArgumentError(f"{table} first row ({shown[:60]}) is not its header; expected the whole table "
-                            f"including the header row ({_TABLE_SHEET[table]}[#All])")
+                            f"including the header row ({TABLE_SHEETS[table]}[#All])")
     cells = _cell_grid(grid, len(header))[1:]  # the header row goes in too: a view past it, not a copied list
     kinds = {c.name: c.kind for c in SCHEMAS[table].columns}
     rows = np.arange(2, len(grid) + 1)

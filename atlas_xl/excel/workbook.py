@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import sys
-import tempfile
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,18 +32,17 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from atlas_xl import __version__
-from atlas_xl.domain.model import Portfolio
+from atlas_xl.domain.model import TABLE_SHEETS, Portfolio
 from atlas_xl.errors import ArgumentError
 from atlas_xl.excel import udfs
 from atlas_xl.excel.args import excel_date
 from atlas_xl.excel.vba.project import build_vba_project, document_module_source, vba_text
+from atlas_xl.outputs.files import replacing
 from atlas_xl.settings import Settings
 
 CREATED = dt.datetime(2024, 1, 1)  # fixed: the same data gives the same file
 UDF_MODULE = "atlas_xl.udfs"  # the shim existing workbooks name (atlas_xl/udfs.py)
 UDF_IMPLEMENTATION = "atlas_xl.excel.udfs"  # where the functions are defined
-TABLE_SHEETS = {"clients": "Clients", "settlements": "Settlements", "loans": "Loans",
-                "reserve_terms": "ReserveTerms"}
 SHEETS = ["Dashboard", *TABLE_SHEETS.values(), "Payouts", "Reserves", "Exposure", "Schedules", "xlwings.conf"]
 WINDOWS_MODULES = ("pythoncom", "pywintypes", "win32api", "win32con", "win32com", "win32com.client",
                    "win32com.client.gencache", "win32com.server", "win32com.server.util", "win32timezone")
@@ -271,7 +268,7 @@ def _per_client_sheet(book: xlsxwriter.Workbook, f: _Formats, name: str, tables:
 
 def build_workbook_file(portfolio: Portfolio, out: Path, settings: Settings | None = None,
                         as_of: dt.date | None = None) -> Path:
-    """Write the operations workbook to `out` (a temp file first, then os.replace: never half-written)."""
+    """Write the operations workbook to `out` (through `files.replacing`: never half-written)."""
     settings = settings or Settings()
     out = Path(out)
     if out.suffix.lower() != ".xlsm":
@@ -281,12 +278,7 @@ def build_workbook_file(portfolio: Portfolio, out: Path, settings: Settings | No
     day = as_of or portfolio.last_date.date()
     as_of_cell = excel_date(day)
     warning, breach = settings.warning_ppm / 1_000_000, settings.breach_ppm / 1_000_000
-    fd, tmp = tempfile.mkstemp(suffix=".xlsm", dir=out.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the workbook is an ordinary shared file
-    try:
+    with replacing(out) as tmp:
         book = xlsxwriter.Workbook(tmp, {"strings_to_formulas": False, "strings_to_urls": False,
                                          "strings_to_numbers": False})
         book.set_properties({"title": "Atlas Settlement operations", "author": "Atlas Settlement",
@@ -303,10 +295,6 @@ def build_workbook_file(portfolio: Portfolio, out: Path, settings: Settings | No
         book.add_vba_project(io.BytesIO(vba_project(len(SHEETS))), is_stream=True)
         book.set_vba_name("ThisWorkbook")
         book.close()
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

@@ -11,9 +11,8 @@ ids (see CASES and example_data/README.md).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,14 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from atlas_xl.domain.model import TABLES
+from atlas_xl.domain.model import EXCEL_MAX_ROWS, TABLES
 from atlas_xl.domain.money import apply_rate
 from atlas_xl.domain.schemas import SCHEMAS
 from atlas_xl.errors import ArgumentError
+from atlas_xl.outputs.files import replacing
 from atlas_xl.outputs.xlsafe import FORMULA_TRIGGER_CLASS
 
 END_DATE = dt.date(2026, 11, 23)
-EXCEL_MAX_ROWS = 1_048_576
 
 COUNTRIES = ("DE", "FR", "NL", "ES", "IT", "AT", "BE", "FI", "IE", "PT")
 LEGAL_FORM = {"DE": "GmbH", "FR": "SARL", "NL": "B.V.", "ES": "S.L.", "IT": "S.r.l.", "AT": "GmbH",
@@ -379,27 +378,17 @@ def guard_formula_text(table: str, data: pa.Table) -> pa.Table:
 def write_csv(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
     """Write <table>.csv (UTF-8, header row) for the four tables; each file appears whole or not at all."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[Path, Path]] = []
-    try:
+    with contextlib.ExitStack() as staged:  # every file renamed into place only once all are written
         for table in TABLES:
             data = guard_formula_text(table, pa.Table.from_pandas(tables[table], preserve_index=False))
             needs_quotes = any(
                 (pa.types.is_string(data.schema.field(i).type) or pa.types.is_large_string(data.schema.field(i).type))
                 and pc.any(pc.match_substring_regex(data.column(i), r'[,"\r\n]')).as_py()
                 for i in range(data.num_columns))
-            fd, temp = tempfile.mkstemp(prefix=f".{table}.", suffix=".tmp", dir=out)
-            os.close(fd)
-            staged.append((Path(temp), out / f"{table}.csv"))
-            pacsv.write_csv(data, temp, pacsv.WriteOptions(
+            temp = staged.enter_context(replacing(out / f"{table}.csv"))
+            pacsv.write_csv(data, str(temp), pacsv.WriteOptions(
                 quoting_style="needed" if needs_quotes else "none", include_header=True))
-        for temp, final in staged:
-            os.chmod(temp, 0o644)  # mkstemp makes 0600; these are ordinary data files
-            os.replace(temp, final)
-    finally:
-        for temp, _ in staged:
-            temp.unlink(missing_ok=True)
-    return [final for _, final in staged]
+    return [out / f"{table}.csv" for table in TABLES]
 
 
 def write_xlsx(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
@@ -421,15 +410,8 @@ def write_xlsx(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
         columns = [_cells(tables[table][c.name], c.kind) for c in spec.columns]
         for row in zip(*columns, strict=True):
             sheet.append([safe_cell(sheet, value) for value in row])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path) as temp:
         workbook.save(temp)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
     return path
 
 

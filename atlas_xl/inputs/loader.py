@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from atlas_xl.domain.model import DATE_RANGE, MAX_AMOUNT_CENTS, TABLES, Portfolio, supported_days
+from atlas_xl.domain.model import CLIENT_ID_PATTERN, DATE_RANGE, MAX_AMOUNT_CENTS, TABLES, Portfolio, supported_days
 from atlas_xl.domain.schemas import SCHEMAS, ColumnSpec, TableSchema
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
 from atlas_xl.outputs.xlsafe import FORMULA_TRIGGER_CLASS, UNWRITABLE, UNWRITABLE_RE2, joined_text
@@ -49,7 +49,7 @@ _FORBIDDEN_XML = tuple(
     marker.encode(enc) for marker in ("<!doctype", "<!entity") for enc in ("ascii", "utf-16-le", "utf-16-be")
 )
 
-_ID_RE = r"^[A-Za-z0-9_-]{1,20}$"
+_ID_RE = CLIENT_ID_PATTERN
 _NUMBER_RE = r"^[+-]?[0-9]+(\.[0-9]*)?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _INT_RE = r"^[+-]?[0-9]{1,9}$"  # a sign is read, so that -1 gets the range message

@@ -49,7 +49,7 @@ def describe_os_error(error: OSError) -> str:
 
 
 def _refused(path: Path, error: OSError) -> OutputError:
-    reason = error.strerror or type(error).__name__
+    reason = error.strerror or str(error) or type(error).__name__
     return OutputError(f"cannot write {str(path)!r}: {reason}")
 
 
@@ -84,6 +84,8 @@ def replacing(path: Path | str, *, step: Step | None = None, mode: int | None = 
     output mode and renamed over `path`. On any error (or an exception in the block) it is removed."""
     path = Path(path)
     folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot create the output folder {str(folder)!r}: a file has that name")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -33,9 +33,10 @@ from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from atlas_xl.domain.model import CLIENT_ID_PATTERN
 from atlas_xl.domain.money import format_eur
 from atlas_xl.errors import ArgumentError, AtlasError, DateError, OutputError, PermissionDenied, WorkflowError
-from atlas_xl.outputs.files import describe_os_error
+from atlas_xl.outputs.files import describe_os_error, write_atomic
 from atlas_xl.settings import Settings, load_settings
 from atlas_xl.store import audit
 from atlas_xl.store.database import (
@@ -74,7 +75,7 @@ class PayoutStatus:
 OPEN_STATUSES = (RunStatus.PROPOSED, RunStatus.APPROVED)
 PAID_STATUSES = (RunStatus.EXECUTED, RunStatus.SETTLED)  # its file has gone to the bank
 PAYOUT_COLUMNS = ("client_id", "name", "country", "iban", "bic", "amount_cents", "ready", "reasons", "remittance")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 _USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _RUN_REF = re.compile(r"^[Rr]?([0-9]{1,9})$")
 CRASH_ENV = "ATLAS_CRASH_AT"
@@ -547,23 +548,7 @@ def _sweep_stale_temps(folder: Path, final_name: str) -> None:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """temp file (named with our pid) -> write -> fsync -> rename over `path` -> fsync the folder."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            _crash_point("after_temp_write")
-            os.fsync(fh.fileno())
-        _crash_point("after_fsync")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, data, step=_crash_point)
 
 
 def _ensure_file(path: Path, data: bytes, sha: str) -> None:

@@ -13,8 +13,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -29,6 +27,7 @@ from atlas_xl.domain.model import BlockReason, LimitStatus, ReserveKind, Subacco
 from atlas_xl.engines.ledger import CLIENT_SUBACCOUNTS, LEGS, Movement
 from atlas_xl.engines.run import EngineResult
 from atlas_xl.errors import ArgumentError
+from atlas_xl.outputs.files import write_atomic
 from atlas_xl.outputs.report.layout import KPI_ROWS
 
 # At most this many posting legs go into the page (about 25 bytes each as JSON): the window of days
@@ -313,13 +312,4 @@ def save_page(html: str, path: Path) -> Path:
     """Write a rendered page to `path` atomically (temporary file beside it, then rename)."""
     path = Path(path)
     check_page_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(html)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, html.encode("utf-8"))

@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, Reference
-from openpyxl.chart._chart import ChartBase
 from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from atlas_xl.domain.model import LimitStatus
 from atlas_xl.engines.run import EngineResult
+from atlas_xl.outputs.report.openpyxl_fast import ChartBase, WriteOnlyWorksheet
 from atlas_xl.outputs.xlsafe import safe_cell
 
 CHART_DATA_SHEET = "Chart data"

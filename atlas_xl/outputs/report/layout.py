@@ -7,38 +7,33 @@ A sheet that would pass Excel's row limit is split into numbered parts, and the 
 Table sheets (~1.5 M cells at 10,000 clients) do not go through openpyxl's per-cell `append`, which costs
 ~10 us a cell (a cell object, type inference, style binding and several lxml calls each); their rows are
 built as XML a column at a time (Arrow string kernels, `report_cells`) and zipped in the place openpyxl
-leaves for them in its file for the sheet (`SheetRows`).
+leaves for them in its file for the sheet (`SheetRows`). The openpyxl and zipfile internals that takes are all in
+`openpyxl_fast`; where they are missing, the same cells go through openpyxl's public `append` (`_append_data`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import os
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from isal import isal_zlib
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from openpyxl.writer.excel import ExcelWriter
 
 from atlas_xl import __version__
+from atlas_xl.domain.model import EXCEL_MAX_ROWS
 from atlas_xl.engines.run import EngineResult
+from atlas_xl.outputs.files import replacing
+from atlas_xl.outputs.report.charts import add_dashboard_charts
 from atlas_xl.outputs.report.fast_xlsx import (
     NUMBER_TEXT,
     TEXT,
@@ -46,12 +41,11 @@ from atlas_xl.outputs.report.fast_xlsx import (
     cell_after,
     lit,
     number_cells,
-    row_xml,
     text_cells,
 )
+from atlas_xl.outputs.report.openpyxl_fast import SheetRows, WriteOnlyWorksheet, save_workbook, sheet_rows
 from atlas_xl.outputs.xlsafe import safe_cell, sheet_text_array, sheet_texts
 
-EXCEL_MAX_ROWS = 1_048_576
 MONEY = "#,##0.00"
 DATE = "yyyy-mm-dd"
 PERCENT = "0.0%"
@@ -128,80 +122,21 @@ def _columns(frame: pd.DataFrame, columns: Sequence[Col], sheet: str,
     return values, quoted
 
 
-class SheetRows:
-    """The rows of one write-only sheet, written as XML text straight into the file openpyxl zips for the sheet.
-
-    Why: openpyxl's `append` costs ~10 us a cell (a cell object, type inference, style binding and several
-    lxml calls each); rows built here a column at a time cost well under 1 us a cell.
-
-    Below openpyxl's public API, on purpose and kept small. A WriteOnlyWorksheet hands each appended row
-    to its `_rows` object (`send`), which writes cells between <sheetData> tags through the XML stream
-    the sheet's writer lends out when sent True and takes back when sent None; `ws.close()` closes `_rows`,
-    writes the sheet's tail and closes the sheet's temporary file, `_writer.out`, which the workbook's save
-    zips. (openpyxl/worksheet/_write_only.py and _writer.py, the same in 3.1.2 to 3.1.5; pyproject pins
-    >=3.1.2,<3.2.) A SheetRows is that `_rows` object: it leaves a marker in <sheetData> and spools the
-    rows to a file of its own; `finish()` closes the sheet, and the save zips openpyxl's file with the rows
-    in place of the marker (`copy_to`, through `_ReportZip`).
-    tests/test_report_fast.py reads the result back with openpyxl and compares it with what the per-cell
-    writer makes of the same data.
-    """
-
-    MARKER = "atlas-xl: rows go here"  # nothing else in a sheet's file is text (data texts are all in rows)
-
-    def __init__(self, ws: WriteOnlyWorksheet) -> None:
-        if ws._writer is not None:
-            raise ValueError(f"sheet {ws.title!r} has rows already")
-        ws._get_writer()  # writes what comes before the rows: column widths and freeze panes must be set
-        self.ws = ws
-        xf = ws._writer.xf.send(True)  # the sheet's XML stream, until close() hands it back
-        self._open = contextlib.ExitStack()  # closes last-in first: </sheetData>, then hand back
-        self._open.callback(ws._writer.xf.send, None)
-        self._open.enter_context(xf.element("sheetData"))
-        xf.write(self.MARKER)
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives until copy_to() (or is dropped unused)
-        self._rows_size = 0
-        self._head = self._tail = b""
-        ws._rows = self
-
-    def send(self, row: object) -> None:
-        """What `ws.append(row)` calls: refused, so that two writers never mix in one sheet."""
-        raise TypeError(f"sheet {self.ws.title!r}: rows are written by SheetRows.write, not append()")
-
-    def close(self) -> None:
-        """What `ws.close()` calls before the sheet's tail: end <sheetData>, give the stream back."""
-        self._open.close()
-
-    def write(self, first_row: int, columns: Sequence[pa.Array]) -> None:
-        """Rows first_row, first_row + 1, ...; `columns[j][i]` is row i's cell in column j + 1, as
-        report_cells.row_xml takes it."""
-        rows = row_xml(first_row, list(columns))
-        self._spool.write(rows)
-        self._rows_size += len(rows)
-
-    def finish(self) -> None:
-        """Close the sheet (openpyxl writes its tail) and keep what it wrote before and after the row marker."""
-        self.ws.close()
-        self._head, marker, self._tail = Path(self.path).read_bytes().partition(self.MARKER.encode())
-        if not marker or self.MARKER.encode() in self._tail:
-            raise RuntimeError(f"sheet {self.ws.title!r}: openpyxl's sheet file does not hold one row marker")
-
-    @property
-    def path(self) -> str:
-        """openpyxl's file for the sheet, which its save zips."""
-        return self.ws._writer.out
-
-    @property
-    def size(self) -> int:
-        """The length of the sheet's XML, rows spliced in (after `finish`)."""
-        return len(self._head) + self._rows_size + len(self._tail)
-
-    def copy_to(self, out: BinaryIO) -> None:
-        """The sheet's XML (after `finish`): openpyxl's file with the spooled rows in place of the marker."""
-        with self._spool:
-            out.write(self._head)
-            self._spool.seek(0)
-            shutil.copyfileobj(self._spool, out, 1 << 20)
-            out.write(self._tail)
+def _append_data(ws: WriteOnlyWorksheet, frame: pd.DataFrame, columns: Sequence[Col],
+                 values: Sequence[pa.Array]) -> None:
+    """The data rows through openpyxl's public write-only API, one cell object each (~10 times slower than
+    `SheetRows`): numbers as CONVERT gives them with their format, texts as `_columns` checked them."""
+    cells = [CONVERT[c.kind](frame[c.source]) if c.kind in FORMAT else v.to_pylist()
+             for c, v in zip(columns, values, strict=True)]
+    formats = [FORMAT.get(c.kind) for c in columns]
+    for row in zip(*cells, strict=True):
+        out = []
+        for value, number_format in zip(row, formats, strict=True):
+            cell = safe_cell(ws, value)
+            if number_format:
+                cell.number_format = number_format
+            out.append(cell)
+        ws.append(out)
 
 
 class ReportWriter:
@@ -225,14 +160,21 @@ class ReportWriter:
             self._styles[key] = f' s="{cell.style_id}"' if cell.has_style else ""
         return self._styles[key]
 
-    def _text_row(self, ws: WriteOnlyWorksheet, texts: list[str], row: int, header: bool = False) -> list[pa.Array]:
-        """One row of text cells (the note, the header), as `SheetRows.write` columns."""
+    def _text_row(self, ws: WriteOnlyWorksheet, rows: SheetRows | None, texts: list[str], row: int,
+                  header: bool = False) -> None:
+        """One row of text cells (the note, the header): through `rows`, or appended where it is None."""
         texts, quoted = sheet_texts(texts, lambda j: _where(ws.title, row, j))
+        if rows is None:
+            cells = [safe_cell(ws, text) for text in texts]
+            for cell in cells if header else ():
+                cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGNMENT
+            ws.append(cells)
+            return
         plain = self._style(ws, header=header)
         quote = self._style(ws, quote=True, header=header) if any(quoted) else ""
         cells = text_cells(pa.array(texts, TEXT), pa.array(quoted, pa.bool_()), plain, quote, "")
-        return [pc.binary_join_element_wise(cells.slice(j, 1), lit(cell_after(j, len(texts))), lit(""))
-                for j in range(len(texts))]
+        rows.write(row, [pc.binary_join_element_wise(cells.slice(j, 1), lit(cell_after(j, len(texts))), lit(""))
+                         for j in range(len(texts))])
 
     def table(self, title: str, frame: pd.DataFrame, columns: Sequence[Col], *, note: str | None = None,
               status_column: str | None = None) -> list[WriteOnlyWorksheet]:
@@ -250,14 +192,18 @@ class ReportWriter:
             for i, col in enumerate(columns, start=1):
                 ws.column_dimensions[get_column_letter(i)].width = col.width
             ws.freeze_panes = f"A{top + 1}"  # write-only sheets take their view before the first row
-            rows = SheetRows(ws)
-            self._sheet_rows.append(rows)
+            rows = sheet_rows(ws)  # None: openpyxl's internals are not there, cells go through append()
+            if rows is not None:
+                self._sheet_rows.append(rows)
             if top == 2:
                 split = (f"{len(frame):,} rows exceed Excel's {EXCEL_MAX_ROWS:,}-row limit: split into {parts} "
                          f"sheets '{title} (1..{parts})'." if parts > 1 else "")
-                rows.write(1, self._text_row(ws, [" ".join(x for x in (note or "", split) if x)], 1))
-            rows.write(top, self._text_row(ws, [c.header for c in columns], top, header=True))
-            self._data(ws, rows, columns, values, quoted, top + 1)
+                self._text_row(ws, rows, [" ".join(x for x in (note or "", split) if x)], 1)
+            self._text_row(ws, rows, [c.header for c in columns], top, header=True)
+            if rows is None:
+                _append_data(ws, frame.iloc[start:stop], columns, values)
+            else:
+                self._data(ws, rows, columns, values, quoted, top + 1)
             last_row = top + (stop - start)
             last_col = get_column_letter(len(columns))
             ws.auto_filter.ref = f"A{top}:{last_col}{max(last_row, top)}"
@@ -291,79 +237,19 @@ class ReportWriter:
             rows.write(first_row + begin, cells)
 
     def save(self, path: Path) -> None:
-        """Write to a temporary file beside `path`, then rename: a failed run leaves no partial report."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        """Write through `files.replacing`: a failed run leaves no partial report."""
         try:
             for rows in self._sheet_rows:
                 rows.finish()
-            _save_fast(self.book, Path(tmp), self._sheet_rows)
-            os.replace(tmp, path)
+            with replacing(path) as tmp:
+                save_workbook(self.book, tmp, self._sheet_rows)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            # a refused target: close the sheets openpyxl's save did not reach, so that no open XML stream
+            # is left for the garbage collector to report (the CLI shows those as 'ignored while cleaning up')
+            for ws in self.book.worksheets:
+                with contextlib.suppress(Exception):  # a sheet closed already says so; nothing else to do
+                    ws.close()
             raise
-
-
-ZIP_LEVEL = 1  # deflate level: ~0.5 s less than zlib's default 6 at 10,000 clients, for a ~30 % larger file
-# Table sheets are deflated by ISA-L (isal) at its level 1: 76 MB of sheet XML at 10,000 clients in 0.06 s
-# instead of zlib's 0.23 s, and 9.7 MB instead of 10.3. The stream is standard raw deflate, as zlib's.
-SHEET_DEFLATE_LEVEL = 1
-
-
-class _ReportZip(zipfile.ZipFile):
-    """The workbook's zip, where each table sheet goes in as openpyxl's file for it with the spooled rows in place
-    of the marker, read once: no spliced copy of every sheet is written to disk first (~0.07 s at 10,000 clients).
-
-    openpyxl's save zips a write-only sheet with `archive.write(ws._writer.out, arcname)` (ExcelWriter.
-    write_worksheet, openpyxl/writer/excel.py, the same in 3.1.2 to 3.1.5); `write` takes that call for the
-    sheets in `sheets` and does what ZipFile.write does, from `SheetRows.copy_to`.
-    """
-
-    def __init__(self, path: Path, sheets: Sequence[SheetRows]) -> None:
-        super().__init__(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=ZIP_LEVEL)
-        self.unzipped = {rows.path: rows for rows in sheets}
-
-    def write(self, filename: str | os.PathLike[str], arcname: str | None = None, compress_type: int | None = None,
-              compresslevel: int | None = None) -> None:
-        rows = self.unzipped.pop(os.fspath(filename), None)
-        if rows is None:
-            super().write(filename, arcname, compress_type, compresslevel)
-            return
-        member = zipfile.ZipInfo.from_file(filename, arcname)  # name, time and mode as ZipFile.write takes them
-        member.compress_type = self.compression if compress_type is None else compress_type
-        # the level as ZipFile.write sets it (a public name, compress_level, only from Python 3.13)
-        member._compresslevel = self.compresslevel if compresslevel is None else compresslevel
-        member.file_size = rows.size  # the whole sheet's size, for ZipFile's choice of zip64 headers
-        with self.open(member, "w") as out:
-            if member.compress_type == zipfile.ZIP_DEFLATED:
-                _deflate_with_isal(out)
-            rows.copy_to(out)
-
-
-def _deflate_with_isal(member_file: object) -> None:
-    """Give a deflated zip member being written (zipfile's `_ZipWriteFile`, nothing written yet) ISA-L's
-    compressor at SHEET_DEFLATE_LEVEL (ISA-L's levels are 0-3, not zlib's 1-9).
-
-    zipfile has no public hook for the compressor; `_compressor` is its name for it in Python 3.8-3.14 and the
-    object only needs `compress` and `flush`, which isal_zlib's has as zlib's does. Without that attribute
-    (a future zipfile) zlib's compressor stays: the same file, written more slowly.
-    """
-    if getattr(member_file, "_compressor", None) is not None:
-        member_file._compressor = isal_zlib.compressobj(SHEET_DEFLATE_LEVEL, isal_zlib.DEFLATED, -15)
-
-
-def _save_fast(book: Workbook, path: Path, sheets: Sequence[SheetRows] = ()) -> None:
-    """openpyxl's save_workbook with a faster deflate level (its ZipFile takes no level), table sheets zipped
-    with their rows (`_ReportZip`)."""
-    if not book.worksheets:
-        book.create_sheet()
-    book.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)
-    with _ReportZip(path, sheets) as archive:
-        ExcelWriter(book, archive).save()
-        if archive.unzipped:  # openpyxl zipped them some other way: their rows would be missing
-            titles = [rows.ws.title for rows in archive.unzipped.values()]
-            raise RuntimeError(f"sheets {titles} were not zipped through ZipFile.write: openpyxl's save changed")
 
 
 KPI_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -505,8 +391,6 @@ def write_report(result: EngineResult, path: Path, source: str) -> Path:
     writer.table("Exceptions", result.refused, REFUSED_COLUMNS,
                  note="Input rows refused by a stated rule (e.g. non-EUR settlements are not converted).")
     # Native charts on the Dashboard sheet, fed from a 'Chart data' sheet (atlas_xl.outputs.report.charts).
-    from atlas_xl.outputs.report.charts import add_dashboard_charts
-
     add_dashboard_charts(writer.book, dashboard, result)
     writer.save(path)
     return path

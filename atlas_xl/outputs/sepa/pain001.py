@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +31,9 @@ from atlas_xl.domain.calendar import closing_reason, is_banking_date
 from atlas_xl.domain.epc_text import bic_compact, check_identifier, epc_name, epc_remittance, iban_compact
 from atlas_xl.domain.model import MAX_TRANSFER_CENTS
 from atlas_xl.errors import AtlasError, SepaError
+from atlas_xl.outputs.files import write_atomic
+from atlas_xl.outputs.sepa.reviewer_list import write_reviewer_list  # re-exported: part of the SEPA API
+from atlas_xl.outputs.sepa.transfers import CreditTransfer  # re-exported: part of the SEPA API
 
 _MAX_LISTED = 50  # problems listed in one error message
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -48,18 +49,6 @@ class Debtor:
     name: str
     iban: str
     bic: str
-
-
-@dataclass(frozen=True)
-class CreditTransfer:
-    end_to_end_id: str  # <= 35 EPC chars, traceable to the payout (e.g. "<run_id>-<client_id>")
-    client_id: str
-    amount_cents: int  # > 0
-    creditor_name: str
-    creditor_iban: str
-    creditor_bic: str | None
-    remittance: str  # unstructured remittance text
-    currency: str = "EUR"
 
 
 def end_to_end_id(run_id: str, client_id: str) -> str:
@@ -371,24 +360,13 @@ def _to_cents(text: str) -> int:
 
 
 def write_pain001_file(path: Path, xml: bytes) -> str:
-    """Write the file atomically (temp file in the same folder, then os.replace); return its SHA-256 hex."""
+    """Write the file atomically (`files.write_atomic`); return its SHA-256 hex."""
     path = Path(path)
     if not path.parent.is_dir():
         raise SepaError(f"output folder {str(path.parent)!r} does not exist; expected an existing folder")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(xml)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, xml)
     return hashlib.sha256(xml).hexdigest()
 
-
-from atlas_xl.outputs.sepa.reviewer_list import write_reviewer_list  # noqa: E402  (re-exported: part of the SEPA API)
 
 __all__ = [
     "CreditTransfer", "Debtor", "PainVersion", "build_pain001", "end_to_end_id", "format_amount",

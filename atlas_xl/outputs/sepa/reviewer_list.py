@@ -4,18 +4,15 @@ Sheets: "Summary" (run id, payout date, status, count, total, file SHA-256, then
 "Transfers" (one row per credit transfer and a total row) and "Excluded" (clients left out, with the
 reasons). Count and total are computed here from integer cents (values, not formulas) so the list always
 agrees with the transfers it shows. Every text goes through `xlsafe.set_text`: a client named
-`=HYPERLINK(...)` is shown as that text, never evaluated. Written to a temp file, then os.replace.
+`=HYPERLINK(...)` is shown as that text, never evaluated. Written through `files.replacing`.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -23,10 +20,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from atlas_xl.errors import ArgumentError
+from atlas_xl.outputs.files import replacing
+from atlas_xl.outputs.sepa.transfers import CreditTransfer
 from atlas_xl.outputs.xlsafe import set_text, set_value
-
-if TYPE_CHECKING:  # runtime import would be circular: sepa re-exports write_reviewer_list
-    from atlas_xl.outputs.sepa.pain001 import CreditTransfer
 
 MONEY_FORMAT = "#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -160,11 +156,5 @@ def write_reviewer_list(path: Path, run_summary: Mapping[str, object], transfers
     _write_transfers(wb.create_sheet("Transfers"), transfers, total_cents)
     _write_excluded(wb.create_sheet("Excluded"), excluded)
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         wb.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
