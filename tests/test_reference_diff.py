@@ -315,7 +315,7 @@ def test_one_cent_balance_with_half_withholding():
 @pytest.mark.parametrize("seed", [7, 11])
 def test_engine_matches_reference_on_generator_portfolio(seed: int):
     from atlas_xl.inputs.example_generator import generate_portfolio
-    from atlas_xl.inputs.loader import portfolio_from_tables
+    from atlas_xl.inputs.portfolio import portfolio_from_tables
 
     # the generator's documented cases (blocked, KYC, invalid IBAN, negative opening, caps, ...) over a
     # quarter, loaded through the validating loader as in production

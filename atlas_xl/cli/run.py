@@ -33,7 +33,7 @@ AsOfOption = Annotated[str | None, typer.Option("--as-of", help="As-of / payout 
 
 def load_stored_portfolio(data_path: Path, db: str | None, use_store: bool) -> Portfolio:
     """The portfolio file, with the store's credit limits and reserve terms in place when `use_store`."""
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     portfolio = load_portfolio(data_path)
     if not use_store:

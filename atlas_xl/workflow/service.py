@@ -431,7 +431,7 @@ def propose_from_data(store: Store, user: str | None, data_path: str | Path | No
                       payout_date: date | str | None = None, settings: Settings | None = None) -> ProposeResult:
     """Load the portfolio, apply the credit managers' overrides, compute the payouts and propose a run."""
     from atlas_xl.engines.payouts import compute_payouts
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
     from atlas_xl.outputs.files import example_data_dir
 
     settings = settings or load_settings()
