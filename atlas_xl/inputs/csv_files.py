@@ -18,6 +18,8 @@ from atlas_xl.inputs.validate import MAX_LISTED, _Problems, _Raw
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 
+ARROW_BLOCK_BYTES = 1024**2  # Arrow's default block
+LONG_RECORD_BYTES = 64 * 1024**2  # the block a CSV is read again in when one record is longer than 1 MB
 _CODED_TEXT = pa.dictionary(pa.int32(), pa.string())
 
 
@@ -67,13 +69,24 @@ def _read_csv(path: Path, spec: TableSchema, problems: _Problems) -> _Raw | None
         if not col:
             names[pos] = f"(blank header {pos + 1})"
             labels[names[pos]] = f"field {pos + 1}"
+    block_size = ARROW_BLOCK_BYTES
     table, bad_rows = _parse_csv(path, names, spec, use_threads=True)
+    if table is None and "straddl" in bad_rows[0]:
+        # a record longer than Arrow's block ("straddling object straddles two block boundaries"): read again in
+        # blocks of LONG_RECORD_BYTES, so that the too long cell reaches its column's check and is named there
+        block_size = LONG_RECORD_BYTES
+        table, bad_rows = _parse_csv(path, names, spec, use_threads=True, block_size=block_size)
+        if table is None and "straddl" in bad_rows[0]:
+            problems.add(Problem(name, None, None, None, None,
+                                 f"a row longer than {LONG_RECORD_BYTES // 1024**2} MB; expected one row per line "
+                                 "with cells of at most a few hundred characters (is a quote never closed?)"))
+            return None
     if table is None:  # Arrow checks the UTF-8 of every cell as it reads; locate a bad byte only then
         problems.add(_utf8_problem(path.read_bytes(), name) or Problem(
-            name, None, None, None, None, f"cannot be read as CSV: {bad_rows}"))
+            name, None, None, None, None, f"cannot be read as CSV: {bad_rows[0]}"))
         return None
     if any(number is None for number, _, _ in bad_rows):  # threaded reads do not know line numbers
-        table, bad_rows = _parse_csv(path, names, spec, use_threads=False)
+        table, bad_rows = _parse_csv(path, names, spec, use_threads=False, block_size=block_size)
         assert table is not None
     bad_numbers = np.array(sorted(number for number, _, _ in bad_rows), dtype=np.int64)
     for number, text, count in bad_rows[:MAX_LISTED]:
@@ -107,7 +120,7 @@ def _utf8_problem(data: bytes, name: str) -> Problem | None:
 
 
 def _parse_csv(path: Path, names: list[str], spec: TableSchema,
-               use_threads: bool) -> tuple[pa.Table | None, list]:
+               use_threads: bool, block_size: int = ARROW_BLOCK_BYTES) -> tuple[pa.Table | None, list]:
     """The file's records as text columns (its header line, with any byte-order mark, is skipped). Columns of
     few distinct values (ids, codes, dates) come dictionary-encoded: each distinct text is checked once."""
     bad_rows: list[tuple[int | None, str, int]] = []
@@ -120,7 +133,8 @@ def _parse_csv(path: Path, names: list[str], spec: TableSchema,
     try:
         table = pacsv.read_csv(
             str(path),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads,
+                                           block_size=block_size),
             parse_options=pacsv.ParseOptions(
                 invalid_row_handler=on_bad_row, ignore_empty_lines=False,
                 # names may hold a quoted line break; the large settlements file never does (faster)

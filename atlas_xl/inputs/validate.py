@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from atlas_xl.domain.model import TABLES, Portfolio
 from atlas_xl.domain.schemas import SCHEMAS, ColumnSpec, TableSchema
 from atlas_xl.errors import LoadError, Problem
-from atlas_xl.inputs.cells import _cell_text, shown_text
+from atlas_xl.inputs.cells import _cell_text, _clipped, shown_text
 from atlas_xl.inputs.convert import _CONVERTERS, _DICT_KINDS, Issues, _expected, _np, _typed_converter
 from atlas_xl.outputs.xlsafe import UNWRITABLE_RE2, joined_text
 
@@ -54,7 +54,7 @@ class _Problems:
         for i in hits[:MAX_LISTED]:
             value = values[int(i)].as_py()
             self.items.append(Problem(raw.file, raw.sheet, int(raw.rows[i]), column,
-                                      shown_text(value if isinstance(value, str) else _cell_text(value)),
+                                      _clipped(value if isinstance(value, str) else _cell_text(value)),
                                       message))
         if hits.size > MAX_LISTED:
             self.items.append(Problem(raw.file, raw.sheet, None, column, None,
