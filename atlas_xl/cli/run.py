@@ -18,7 +18,8 @@ from atlas_xl.cli.payouts import DbOpt
 from atlas_xl.domain.model import Portfolio
 from atlas_xl.domain.money import format_eur
 from atlas_xl.engines.run import EngineResult, run_engines
-from atlas_xl.outputs.files import example_data_dir, safe_output_dir
+from atlas_xl.inputs.example_data import example_data_dir
+from atlas_xl.outputs.files import safe_output_dir
 from atlas_xl.settings import load_settings
 
 StoreOption = Annotated[bool, typer.Option(help="Apply the credit limits and reserve terms that credit managers "
