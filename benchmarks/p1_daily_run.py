@@ -60,7 +60,7 @@ def fresh_parse_floor(folder: Path) -> float:
 
 def measure(clients: int, days: int, sample: int) -> dict[str, object]:
     from atlas_xl.engines.run import run_engines
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
     from tests.reference import reference_run
 
     folder = data_dir(clients, days)

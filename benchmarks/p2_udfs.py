@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from atlas_xl.excel import args as xa
     from atlas_xl.excel import ranges as xe
     from atlas_xl.excel import udfs
-    from atlas_xl.inputs.loader import portfolio_from_tables
+    from atlas_xl.inputs.portfolio import portfolio_from_tables
 
     print("machine:", machine())
     raw = settlement_tables(rows)

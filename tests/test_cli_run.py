@@ -12,7 +12,7 @@ import pytest
 
 from atlas_xl.cli.app import main
 from atlas_xl.engines.run import run_engines
-from atlas_xl.inputs.loader import load_portfolio
+from atlas_xl.inputs.portfolio import load_portfolio
 
 SHEETS = ["Dashboard", "Payouts", "Exposure", "Alerts", "Reserves", "Reserve releases", "Balances",
           "Client drill-down", "Schedules", "Projection", "Exceptions"]

@@ -25,7 +25,7 @@ from atlas_xl.inputs.example_generator import (
     write_csv,
     write_xlsx,
 )
-from atlas_xl.inputs.loader import load_portfolio
+from atlas_xl.inputs.portfolio import load_portfolio
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def test_numbers_stay_numbers(hostile_report):
 def test_generated_csv_guards_formula_text_and_loads_back_exactly(tmp_path):
     import csv
 
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     tables = generate_portfolio(clients=40, days=5, seed=3, hostile=True)
     write_csv(tables, tmp_path)

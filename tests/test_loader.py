@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from atlas_xl.domain.model import TABLES
 from atlas_xl.domain.schemas import SCHEMAS, frame_schema, markdown_table
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
-from atlas_xl.inputs import loader
-from atlas_xl.inputs.loader import load_portfolio, portfolio_from_tables
+from atlas_xl.inputs import validate
+from atlas_xl.inputs.portfolio import load_portfolio, portfolio_from_tables
 
 # A minimal valid portfolio, as CSV text (row numbers as the user sees them: header = 1).
 GOOD = {
@@ -318,7 +318,7 @@ def test_problems_per_column_are_capped_with_a_count(tmp_path):
     rows += [f"B2,2026-04-{d:02d},EUR,1.001,0,0,0" for d in range(1, 26)]  # 25 over-precise amounts
     problems = problems_of(write_folder(tmp_path, settlements=[GOOD["settlements"][0], *rows]))
     sales = [p for p in problems if p.column == "sales"]
-    assert len(sales) == loader.MAX_LISTED + 1
+    assert len(sales) == validate.MAX_LISTED + 1
     assert [p.row for p in sales[:3]] == [33, 34, 35]  # header + 31 April rows, then B2's
     assert sales[-1].row is None
     assert sales[-1].message.startswith("15 more row(s) with the same problem (25 in total)")
@@ -540,7 +540,7 @@ def test_xlsx_blank_rows_are_skipped_but_counted(tmp_path):
 
 
 def test_large_table_threads_report_the_same_problems_in_the_same_order(tmp_path, monkeypatch):
-    # 250,000 settlement rows (above loader._THREADED_FROM) with bad cells in three columns: the threaded
+    # 250,000 settlement rows (above validate._THREADED_FROM) with bad cells in three columns: the threaded
     # conversion must list exactly the problems, in exactly the order, of the one-column-at-a-time path
     # (4 clients x 62,500 days from 1920: every date inside the supported range, every key distinct)
     n = 250_000
@@ -555,7 +555,7 @@ def test_large_table_threads_report_the_same_problems_in_the_same_order(tmp_path
     write_folder(tmp_path, clients=clients)
     frame.to_csv(tmp_path / "settlements.csv", index=False)
     threaded = problems_of(tmp_path)
-    monkeypatch.setattr(loader, "_THREADED_FROM", 10**12)
+    monkeypatch.setattr(validate, "_THREADED_FROM", 10**12)
     assert problems_of(tmp_path) == threaded
     # by column, then by kind of problem (not a number before too many decimals), then by row
     assert [(p.row, p.column) for p in threaded] == [(100_001, "value_date"), (123_458, "sales"), (9, "sales"),
@@ -573,13 +573,13 @@ def test_a_bad_byte_deep_in_a_file_is_located(tmp_path):
 
 
 def test_amounts_too_large_to_total_exactly_are_refused(tmp_path, monkeypatch):
-    # every amount together must stay below loader.TOTAL_LIMIT_CENTS (2**62 cents) so that no engine total
+    # every amount together must stay below validate.TOTAL_LIMIT_CENTS (2**62 cents) so that no engine total
     # wraps around. With the limit lowered to 200,000 cents (2,000 EUR) the GOOD tables exceed it; their
     # largest column is the clients' credit limits, 100,000.00 + 0 EUR = 10,000,000 cents
-    monkeypatch.setattr(loader, "TOTAL_LIMIT_CENTS", 200_000)
+    monkeypatch.setattr(validate, "TOTAL_LIMIT_CENTS", 200_000)
     problem = only(problems_of(write_folder(tmp_path)))
     assert (problem.file, problem.row, problem.column) == ("clients.csv", None, "credit_limit")
     assert problem.message.startswith("the amounts of all tables add up to ")
     assert "(clients.credit_limit: 100,000 EUR); the engines total at most 2,000 EUR to the cent" in problem.message
-    monkeypatch.setattr(loader, "TOTAL_LIMIT_CENTS", 2**62)
+    monkeypatch.setattr(validate, "TOTAL_LIMIT_CENTS", 2**62)
     assert load_portfolio(tmp_path).clients["credit_limit_cents"].tolist() == [10_000_000, 0]

@@ -15,7 +15,7 @@ from atlas_xl.domain.schemas import SCHEMAS, markdown_table
 from atlas_xl.engines import schedules
 from atlas_xl.errors import LoadError, Problem
 from atlas_xl.excel import ranges as xe
-from atlas_xl.inputs.loader import load_portfolio, portfolio_from_tables, table_from_frame
+from atlas_xl.inputs.portfolio import load_portfolio, portfolio_from_tables, table_from_frame
 from tests.test_loader import GOOD, only, problems_of, raw_tables, with_row, write_folder
 
 CLIENT_A1 = GOOD["clients"][1]  # A1,Example Bakery 001 GmbH,DE,DE89370400440532013000,COBADEFFXXX,active,...

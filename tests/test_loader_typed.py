@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from atlas_xl.domain.schemas import SCHEMAS
 from atlas_xl.errors import LoadError
 from atlas_xl.excel import ranges as xe
-from atlas_xl.inputs.loader import _cell_text, portfolio_from_tables, table_from_frame
+from atlas_xl.inputs.cells import _cell_text
+from atlas_xl.inputs.portfolio import portfolio_from_tables, table_from_frame
 
 CLIENT = {"name": "Shop", "country": "DE", "iban": "DE89370400440532013000", "bic": "", "status": "active",
           "kyc_status": "verified", "payout_frequency": "daily", "min_payout": 0.0, "opening_balance": 0.0}
@@ -250,7 +251,7 @@ def test_any_cells_in_any_column_load_exactly_as_their_text(data: st.DataObject)
 def test_an_arrow_number_column_is_kept_typed_only_where_the_typed_check_is_exact() -> None:
     # the same rule as for a frame's numbers (typed_exact): below 1e9 in magnitude (blanks and infinities
     # aside) the column stays float64; 2e9 goes to the exact text path, as column_array sends it
-    from atlas_xl.inputs.loader import _arrow_column
+    from atlas_xl.inputs.portfolio import _arrow_column
 
     small = _arrow_column(pa.chunked_array([pa.array([12.5, None, float("inf")])]), "amount")
     assert small.type == pa.float64()

@@ -246,7 +246,7 @@ def hostile_result(tmp_path_factory):
     """A generated portfolio with formula-like, padded and non-ASCII client names, as `atlas-xl run` loads it."""
     from atlas_xl.engines.run import run_engines
     from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     folder = tmp_path_factory.mktemp("hostile")
     write_csv(generate_portfolio(clients=40, days=60, seed=3, hostile=True), folder)

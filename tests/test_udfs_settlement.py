@@ -18,7 +18,7 @@ from atlas_xl.excel import udfs
 from atlas_xl.excel.args import date_to_serial
 from atlas_xl.excel.workbook import raw_tables
 from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
-from atlas_xl.inputs.loader import load_portfolio
+from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.settings import Settings
 
 CLIENTS_HEADER = ["client_id", "name", "country", "iban", "bic", "status", "kyc_status", "credit_limit",

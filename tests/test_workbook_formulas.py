@@ -25,7 +25,7 @@ from atlas_xl.cli.app import main
 from atlas_xl.excel import ranges as xe
 from atlas_xl.excel import udfs
 from atlas_xl.excel.workbook import build_workbook_file
-from atlas_xl.inputs.loader import load_portfolio
+from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.settings import Settings
 
 SHEETS = ("Payouts", "Reserves", "Exposure")

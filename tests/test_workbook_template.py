@@ -14,7 +14,7 @@ from atlas_xl.cli.app import main
 from atlas_xl.domain.model import Portfolio
 from atlas_xl.excel import udfs
 from atlas_xl.excel.workbook import BUTTONS, NAMED_CELLS, SHEETS, TABLE_SHEETS, build_workbook_file
-from atlas_xl.inputs.loader import load_portfolio
+from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.settings import Settings
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}

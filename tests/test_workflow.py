@@ -318,7 +318,7 @@ def test_credit_limit_and_reserve_terms_changes_are_audited(admin_users: Store) 
 
 
 def test_overrides_replace_the_data_values(admin_users: Store, example_data_dir: Path) -> None:
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     portfolio = load_portfolio(example_data_dir)
     client = str(portfolio.clients["client_id"].iloc[0])

@@ -157,7 +157,7 @@ def test_a_payout_date_outside_the_settlement_data_is_refused(cli_db: str, examp
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     # Before the first data day the opening balances would be paid, and paid again by a later run; after the
     # last one the day's settlements are not loaded yet and would never be paid. Nothing is proposed.
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     portfolio = load_portfolio(example_data_dir)
     first, last = portfolio.first_date.date(), portfolio.last_date.date()
@@ -217,7 +217,7 @@ def test_a_payout_day_without_an_executed_run_is_paid_with_the_next_run(
     # Friday's money was never paid. Now, for a daily client without factoring withholding, Monday's payout
     # is exactly what Friday's and Monday's would have been: the engine's payables of both days, summed.
     from atlas_xl.engines.run import run_engines
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     db = ["--db", cli_db]
     data = ["--data", str(example_data_dir)]
@@ -278,7 +278,7 @@ def test_a_returned_payout_is_owed_again_and_paid_with_the_next_run(
     # Thursday 2026-11-19's run is executed; the bank returns one client's payout (AC04). That money is back
     # with us, so Friday's run pays it again with Friday's own amount (a daily client without withholding).
     from atlas_xl.engines.run import run_engines
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     db = ["--db", cli_db]
     data = ["--data", str(example_data_dir)]

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from atlas_xl.cli.common import AsOfOption, BreachOption, DataOption, DbOpt, StoreOption, WarningOption, resolve_db
 from atlas_xl.domain.money import format_eur
-from atlas_xl.outputs.files import example_data_dir, safe_output_dir
+from atlas_xl.inputs.example_data import example_data_dir
+from atlas_xl.outputs.files import safe_output_dir
 from atlas_xl.settings import load_settings
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 def load_stored_portfolio(data_path: Path, db: str | None, use_store: bool) -> Portfolio:
     """The portfolio file, with the store's credit limits and reserve terms in place when `use_store`."""
-    from atlas_xl.inputs.loader import load_portfolio  # lazy: start-up (module docstring)
+    from atlas_xl.inputs.portfolio import load_portfolio  # lazy: start-up (module docstring)
 
     portfolio = load_portfolio(data_path)
     if not use_store:

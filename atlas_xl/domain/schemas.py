@@ -1,7 +1,7 @@
 """The declared shape of the four input tables: one place for docs, the loader's checks and pandera.
 
 Each table is a `TableSchema` of `ColumnSpec`s (kind, required, allowed values, range, key, reference).
-The loader (atlas_xl.inputs.loader) drives every raw-text check from these declarations; `frame_schema()` turns
+The loader (atlas_xl.inputs) drives every raw-text check from these declarations; `frame_schema()` turns
 the same declaration into a `pandera.pandas.DataFrameSchema` for the frames after loading
 (int64 cents / ppm, datetime64 dates), and `markdown_table()` renders the docs table.
 """

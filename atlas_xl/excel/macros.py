@@ -235,7 +235,7 @@ def _tables(book: WorkbookIO) -> dict[str, list[list[object]]]:
 
 def _portfolio(book: WorkbookIO) -> Any:
     from atlas_xl.excel.ranges import SOURCE, raw_table
-    from atlas_xl.inputs.loader import portfolio_from_tables
+    from atlas_xl.inputs.portfolio import portfolio_from_tables
 
     return portfolio_from_tables({t: raw_table(rows, t) for t, rows in _tables(book).items()}, SOURCE)
 
@@ -256,7 +256,7 @@ def _output_folder(book: WorkbookIO) -> Path:
 # ---------------------------------------------------------------------------------------------- the macros
 def _load_data(book: WorkbookIO, source: str | Path | None = None) -> str:
     from atlas_xl.excel.workbook import raw_tables
-    from atlas_xl.inputs.loader import load_portfolio
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     path = source or book.config().get(DATA_PATH)
     if not path:

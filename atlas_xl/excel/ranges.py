@@ -39,7 +39,8 @@ from atlas_xl.domain.schemas import SCHEMAS
 from atlas_xl.engines.run import EngineResult, run_engines
 from atlas_xl.errors import ArgumentError, AtlasError, LoadError, Problem
 from atlas_xl.excel import args as xa
-from atlas_xl.inputs.loader import column_array, portfolio_from_tables, shown_text, table_from_frame, typed_exact
+from atlas_xl.inputs.cells import column_array, shown_text, typed_exact
+from atlas_xl.inputs.portfolio import portfolio_from_tables, table_from_frame
 from atlas_xl.settings import Settings
 
 T = TypeVar("T")

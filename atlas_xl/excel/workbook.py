@@ -397,7 +397,7 @@ def _config_sheet(book: xlsxwriter.Workbook, f: _Formats) -> None:
 
 def build_workbook(out: Path, data: Path | None = None, settings: Settings | None = None) -> Path:
     """`atlas-xl workbook build`: load `data` (default: the bundled example data) and write `out`."""
-    from atlas_xl.inputs.loader import load_portfolio
-    from atlas_xl.outputs.files import example_data_dir
+    from atlas_xl.inputs.example_data import example_data_dir
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     return build_workbook_file(load_portfolio(data or example_data_dir()), out, settings)

@@ -130,6 +130,3 @@ def write_atomic(path: Path | str, data: bytes, *, step: Step | None = None, mod
         fh.write(data)
     return path
 
-
-def example_data_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "example_data"

@@ -432,8 +432,8 @@ def propose_from_data(store: Store, user: str | None, data_path: str | Path | No
                       payout_date: date | str | None = None, settings: Settings | None = None) -> ProposeResult:
     """Load the portfolio, apply the credit managers' overrides, compute the payouts and propose a run."""
     from atlas_xl.engines.run import compute_payouts
-    from atlas_xl.inputs.loader import load_portfolio
-    from atlas_xl.outputs.files import example_data_dir
+    from atlas_xl.inputs.example_data import example_data_dir
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     settings = settings or load_settings()
     path = Path(data_path) if data_path else example_data_dir()

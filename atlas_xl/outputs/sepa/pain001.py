@@ -27,8 +27,9 @@ from pathlib import Path
 
 from lxml import etree
 
+from atlas_xl.domain.accounts import iban_compact
 from atlas_xl.domain.calendar import closing_reason, is_banking_date
-from atlas_xl.domain.epc_text import bic_compact, check_identifier, epc_name, epc_remittance, iban_compact
+from atlas_xl.domain.epc_text import bic_compact, check_identifier, epc_name, epc_remittance
 from atlas_xl.domain.model import MAX_TRANSFER_CENTS
 from atlas_xl.errors import AtlasError, SepaError
 from atlas_xl.outputs.files import write_atomic
