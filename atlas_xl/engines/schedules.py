@@ -5,15 +5,22 @@ Pure engine: pandas/numpy in, pandas out, no I/O. All amounts are int64 cents, r
 Rules
 -----
 - Methods:
-  * ``annuity``: level payment = Excel ``PMT(r, n, -principal)`` with periodic rate r = annual / 12
-    (monthly) or annual / 52 (weekly), rounded ROUND_HALF_UP to the cent (computed exactly with
-    integers; a 0 % rate gives principal / n). Principal of a period = payment - interest.
+  * ``annuity``: a level payment A solved on the actual periods: with r_i = annual rate x day-count
+    fraction of period i (below), A = P / sum_i D_i where D_i = prod_{j<=i} 1 / (1 + r_j) runs over the
+    periods that amortise (an interest-only period, below, is skipped: its balance does not change),
+    ROUND_HALF_UP to the cent (exact: float first, near-half-cent cases recomputed with integers; a 0 %
+    rate gives P / n). For 30E/360 monthly every r_i is annual / 12, so A is Excel ``PMT(annual/12, n,
+    -P)``; ACT/360, ACT/365F and weekly 30E/360 periods differ, and PMT(annual/12 or /52) would leave a
+    balloon or pay the loan off early. Principal of a period = payment - interest.
   * ``linear``: equal principal = principal / n rounded ROUND_HALF_UP to the cent.
   * ``bullet``: interest only; the whole principal is repaid in the last period.
 - Frequencies: ``monthly`` due dates are start + k months on the start's day-of-month, clamped to the
   month end (31 Jan -> 28/29 Feb -> 31 Mar); ``weekly`` due dates are start + 7k days. The FIRST due date
-  is one period after ``start_date``. Each due date is moved to the next TARGET2 banking day; interest
-  is always computed on the unadjusted dates, so a holiday never changes an amount.
+  is one period after ``start_date``. Each due date is moved to the next TARGET2 banking day (the
+  Following convention); interest is always computed on the unadjusted dates, so a holiday never changes
+  an amount. Not Modified Following: it would move a month-end due date BEFORE the contractual date, so the
+  borrower would be collected early; Following only ever collects late (a month-end date may then fall in
+  the next month, which is where ``projection`` counts it).
 - Interest of a period = opening balance x annual rate x day-count fraction, ROUND_HALF_UP to the cent:
   * ``30/360``: 30E/360 on the unadjusted period dates (360 x years + 30 x months + min(day, 30)
     difference). A monthly date clamped to a short month end counts as its anchor day, so every
@@ -22,8 +29,11 @@ Rules
 - Balances: closing = opening - principal; payment = interest + principal. The principal of a period
   is capped at the opening balance (the balance never goes below zero) and, for an annuity, floored at
   zero (no negative amortisation: if actual-day interest exceeds the level payment, that period's
-  payment is its interest). The LAST period takes the rounding residual: its principal is its opening
-  balance, so the principal column sums EXACTLY to the loan and the last closing balance is 0.
+  payment is its interest; this happens in the 31-day months of long loans at high rates, and the level
+  payment is solved with those periods interest-only). The LAST period takes the rounding residual: its
+  principal is its opening balance, so the principal column sums EXACTLY to the loan and the last closing
+  balance is 0. The last payment differs from A by at most the rounding of one cent a period (half of A's,
+  half of the interest's) grown by the later periods' interest: sum_k prod_{j>k} (1 + r_j) cents.
 - Limits (so that cents x ppm x days stays exact in int64): principal 1 cent .. 1,000,000,000.00 EUR,
   rate 0 .. 1,000,000 ppm (0 % .. 100 %), periods 1 .. 1200.
 
@@ -195,6 +205,67 @@ def _annuity_payments(principal: np.ndarray, rate_ppm: np.ndarray, periods: int,
     return result
 
 
+def _uniform_periods(frequency: Frequency, day_count: DayCount) -> bool:
+    """30E/360 monthly: every period is exactly 1/12 of a year, so the level payment is Excel's PMT."""
+    return frequency is Frequency.MONTHLY and day_count is DayCount.THIRTY_360
+
+
+def _interest_only_periods(rate_ppm: np.ndarray, days: np.ndarray, basis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Annuity factors V0 (float, per loan) and the (loans, periods) mask of interest-only periods.
+
+    Backward over the periods, V holds the value at a period's end of 1 per later level payment:
+    V = (1 + V') / (1 + r) for a paying period, V = V' for an interest-only one (its balance is unchanged).
+    A period is interest-only when its interest on the exact balance, A x V x r, exceeds the level
+    payment A, i.e. r x V > 1 (the small margin keeps 30E/360's r x V = 1 - (1+r)^-m < 1 on the right side).
+    """
+    rate = rate_ppm.astype(np.float64)[:, None] * days / (basis * PPM)
+    value = np.zeros(rate.shape[0])
+    interest_only = np.zeros(rate.shape, dtype=bool)
+    for k in range(rate.shape[1] - 1, -1, -1):
+        above = rate[:, k] * value > 1.0 + 1e-12  # the last period has value 0: never interest-only
+        interest_only[:, k] = above
+        value = np.where(above, value, (1.0 + value) / (1.0 + rate[:, k]))
+    return value, interest_only
+
+
+def _exact_level_payment(principal: int, rate_ppm: int, days: np.ndarray, interest_only: np.ndarray,
+                         basis: int) -> int:
+    """P / sum of the discount factors, exactly: with c_j = B + R x d_j (B = basis x 1e6, R = ppm) over
+    the paying periods, sum D = T / Q where Q = prod c_j and T (Horner) = sum_i B^i prod_{j>i} c_j."""
+    base = basis * PPM
+    grown = 1
+    total = 0
+    power = 1
+    for d, skip in zip(days.tolist(), interest_only.tolist(), strict=True):
+        if skip:
+            continue
+        c = base + rate_ppm * d
+        power *= base
+        total = total * c + power
+        grown *= c
+    return (2 * principal * grown + total) // (2 * total)
+
+
+def _level_payments(principal: np.ndarray, rate_ppm: np.ndarray, days: np.ndarray, basis: int) -> np.ndarray:
+    """Level payments solved on the actual period fractions r_i = rate x days_i / basis (ACT days, weekly 30E).
+
+    A = P / V0 (see _interest_only_periods), ROUND_HALF_UP to the cent: float first, the rare near-half-cent
+    cases recomputed exactly with integers; a 0 % rate gives P / n exactly.
+    """
+    value, interest_only = _interest_only_periods(rate_ppm, days, basis)
+    annuity = principal.astype(np.float64) / value
+    result = np.floor(annuity + 0.5).astype(np.int64)
+    # V0's relative float error grows by a few ulps a period; the margin is ample
+    margin = 1e-9 + annuity * np.finfo(np.float64).eps * (4 * days.shape[1] + 8)
+    near_tie = (np.abs(annuity - np.floor(annuity) - 0.5) < margin) & (rate_ppm > 0)
+    for i in np.flatnonzero(near_tie):  # rare: a handful of loans at most
+        result[i] = _exact_level_payment(int(principal[i]), int(rate_ppm[i]), days[i], interest_only[i], basis)
+    zero = rate_ppm == 0
+    if zero.any():
+        result[zero] = div_round_half_up(principal[zero], days.shape[1])
+    return result
+
+
 # ---------------------------------------------------------------------------------------- amortising
 def _amortise(principal: np.ndarray, rate_ppm: np.ndarray, start: np.ndarray, periods: int,
               method: RepaymentMethod, frequency: Frequency, day_count: DayCount,
@@ -210,8 +281,10 @@ def _amortise(principal: np.ndarray, rate_ppm: np.ndarray, start: np.ndarray, pe
     rate = rate_ppm[:, None]
 
     if method is RepaymentMethod.ANNUITY:
-        if payment is None:
+        if payment is None and _uniform_periods(frequency, day_count):
             payment = _annuity_payments(principal, rate_ppm, periods, PERIODS_PER_YEAR[frequency])
+        elif payment is None:
+            payment = _level_payments(principal, rate_ppm, days, YEAR_BASIS_DAYS[day_count])
         opening = np.empty((n_loans, periods), dtype=np.int64)
         interest = np.empty_like(opening)
         repaid = np.empty_like(opening)
@@ -274,7 +347,7 @@ def build_schedule(principal_cents: int, annual_rate_ppm: int, periods: int, sta
     freq = _choice(Frequency, frequency, "frequency")
     basis = _choice(DayCount, day_count, "day_count")
     payment = None
-    if how is RepaymentMethod.ANNUITY:
+    if how is RepaymentMethod.ANNUITY and _uniform_periods(freq, basis):
         payment = np.array([_exact_annuity(principal, rate, n, PERIODS_PER_YEAR[freq])], dtype=np.int64)
     arrays = _amortise(np.array([principal], dtype=np.int64), np.array([rate], dtype=np.int64),
                        np.array([start], dtype="datetime64[D]"), n, how, freq, basis, payment)
