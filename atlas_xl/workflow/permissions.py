@@ -1,7 +1,7 @@
 """Who may do what: the one permission table of the payout workflow (roles are stored with the users).
 
 Rules that depend on the run rather than the role (the proposer never approves their own run, large runs
-need two distinct approvers) live in atlas_xl.workflow.service beside the state they look at.
+need two distinct approvers) live in atlas_xl.workflow.runs beside the state they look at.
 """
 
 from __future__ import annotations
