@@ -17,7 +17,7 @@ from atlas_xl.workflow import execution
 from atlas_xl.workflow.audit_queries import audit_entries
 from atlas_xl.workflow.common import parse_run_ref
 from atlas_xl.workflow.credit import change_credit_limit, change_reserve_terms
-from atlas_xl.workflow.execution import execute_run, xml_file_name
+from atlas_xl.workflow.execution import deliver_run, execute_run, xml_file_name
 from atlas_xl.workflow.history import apply_overrides
 from atlas_xl.workflow.permissions import PERMISSIONS, Action, Role
 from atlas_xl.workflow.results import CreditLimitChange, ExcludedLine
@@ -135,7 +135,7 @@ def test_full_lifecycle_to_settled_and_returned(admin_users: Store, tmp_path: Pa
     assert detail.summary.status == "settled"
     assert {p.client_id: p.status for p in detail.payouts} == {"C001": "settled", "C002": "returned"}
     actions = [a for _, a in _audit_actions(store)]
-    assert actions[-5:] == ["propose", "approve", "execute", "mark_returned", "mark_settled"]
+    assert actions[-6:] == ["propose", "approve", "execute", "deliver", "mark_returned", "mark_settled"]
 
 
 def test_proposer_never_approves_own_run_even_as_finance(admin_users: Store) -> None:
@@ -244,7 +244,8 @@ def test_paid_client_is_excluded_from_a_new_run_for_the_same_date(admin_users: S
     assert detail.excluded[0].reasons == f"ALREADY_PAID (run R{run.run_id})"
 
 
-def test_execute_twice_returns_the_same_file_and_restores_a_lost_one(admin_users: Store, tmp_path: Path) -> None:
+def test_execute_twice_returns_the_same_file_and_deliver_restores_a_lost_one(admin_users: Store,
+                                                                              tmp_path: Path) -> None:
     store = admin_users
     run = propose_run(store, make_payouts({"C001": 100, "C003": 250}), DAY, "otto", settings=SMALL).run
     approve_run(store, run.ref, "fiona")
@@ -253,10 +254,18 @@ def test_execute_twice_returns_the_same_file_and_restores_a_lost_one(admin_users
     second = execute_run(store, run.ref, "felix", tmp_path / "elsewhere")
     assert second.already_executed and second.xml_path == first.xml_path and second.sha256 == first.sha256
     first.xml_path.unlink()
-    third = execute_run(store, run.ref, "fiona", tmp_path)
-    assert third.already_executed and first.xml_path.read_bytes() == data
+    third = execute_run(store, run.ref, "fiona", tmp_path)  # executed and delivered: no file is rewritten
+    assert third.already_executed and not first.xml_path.exists()
     assert [a for _, a in _audit_actions(store)].count("execute") == 1
     assert not (tmp_path / "elsewhere").exists()
+    # putting the file back is its own audited action, which says when and where it went before
+    again = deliver_run(store, run.ref, "felix", tmp_path)
+    assert first.xml_path.read_bytes() == data and again.sha256 == first.sha256
+    assert again.delivered_before_at == first.run.delivered_at and again.delivered_before_to == str(tmp_path.resolve())
+    assert "delivered before on " in again.line()
+    assert [a for _, a in _audit_actions(store)][-2:] == ["deliver", "redeliver"]
+    with pytest.raises(PermissionDenied, match="may not deliver"):
+        deliver_run(store, run.ref, "otto", tmp_path)
 
 
 def test_pain_version_03(admin_users: Store, tmp_path: Path) -> None:
@@ -412,24 +421,24 @@ def test_a_run_proposed_before_another_run_was_executed_is_refused(admin_users: 
         assert session.scalar(select(func.count()).select_from(PaidPayout)) == 1  # Thursday's only
 
 
-def test_the_check_holds_when_the_other_run_is_executed_between_prepare_and_record(
+def test_the_check_and_the_commit_are_one_locked_transaction(
         admin_users: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the check is made again under the write lock, after the file is written: a run executed in between
-    # (here: from inside the crash-point hook) still stops this one, and its file is removed
+    # the stale check, the rendering and the commit happen under one write lock, and no file is written
+    # before the commit: an execute that fails at its last step (here: an error raised just before the
+    # commit) leaves the run approved, nothing paid and no file anywhere
     store = admin_users
     wed = propose_run(store, make_payouts({"C001": 10_00}), date(2024, 3, 27), "otto", settings=SMALL).run
     approve_run(store, wed.ref, "fiona")
-    thu = propose_run(store, make_payouts({"C002": 20_00}), date(2024, 3, 28), "otto", settings=SMALL).run
-    approve_run(store, thu.ref, "fiona")
 
-    def other_execute(step: str) -> None:
-        if step == "after_rename":
-            monkeypatch.setattr(execution, "_crash_point", lambda step: None)
-            execute_run(store, thu.ref, "felix", tmp_path / "thu")
+    def fail(step: str) -> None:
+        if step == "before_commit":
+            raise WorkflowError("injected failure before the commit")
 
-    monkeypatch.setattr(execution, "_crash_point", other_execute)
-    with pytest.raises(WorkflowError, match=rf"run {wed.ref} was proposed before run {thu.ref} was executed"):
+    monkeypatch.setattr(execution, "_crash_point", fail)
+    with pytest.raises(WorkflowError, match="injected failure"):
         execute_run(store, wed.ref, "felix", tmp_path / "wed")
-    assert not (tmp_path / "wed" / f"payout-run-{wed.ref}.xml").exists()
+    assert not list(tmp_path.rglob("*.xml"))
     assert show_run(store, wed.ref, "rita").summary.status == "approved"
-    assert show_run(store, thu.ref, "rita").summary.status == "executed"
+    monkeypatch.undo()
+    assert execute_run(store, wed.ref, "felix", tmp_path / "wed").run.status == "executed"
+    assert [p.name for p in tmp_path.rglob("*.xml")] == [f"payout-run-{wed.ref}.xml"]

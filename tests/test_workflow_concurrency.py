@@ -132,7 +132,9 @@ def test_concurrent_propose_keeps_one_open_run_per_date(admin_users: Store) -> N
 
 
 @pytest.mark.parametrize("crash_at", CRASH_POINTS)
-def test_crash_at_every_step_then_retry_pays_once(admin_users: Store, tmp_path: Path, crash_at: str) -> None:
+def test_kill_9_at_every_step_then_retry_pays_once(admin_users: Store, tmp_path: Path, crash_at: str) -> None:
+    # the executing process is killed with SIGKILL at each step; invariant afterwards: a payment file on disk
+    # <=> an executed run; retrying pays every (client, payout date) once and delivers the same bytes
     store = admin_users
     run = _approved_run(store, {"C001": 10_00, "C002": 20_01})
     with store.transaction() as s:
@@ -143,20 +145,28 @@ def test_crash_at_every_step_then_retry_pays_once(admin_users: Store, tmp_path: 
                                               (run.ref, "fiona", tmp_path), {}, None, queue, crash_at))
     child.start()
     child.join(timeout=120)
-    assert child.exitcode == 86  # killed at the injected point, nothing reported
+    assert child.exitcode == -9  # killed by SIGKILL at the injected point, nothing reported
+    committed = CRASH_POINTS.index(crash_at) >= CRASH_POINTS.index("after_commit")
     status = show_run(store, run.ref, "rita").summary.status
-    assert status == ("executed" if crash_at == "after_commit" else "approved")
-    if status == "approved":
-        assert _count(store, PaidPayout) == 0
+    assert status == ("executed" if committed else "approved")
+    on_disk = [p for p in tmp_path.iterdir() if p.suffix == ".xml"]
+    assert bool(on_disk) == (crash_at in ("after_rename", "after_delivered"))  # a file only after the commit
+    assert (not on_disk) or status == "executed"
+    assert _count(store, PaidPayout) == (2 if committed else 0)
 
     result = execute_run(store, run.ref, "felix", tmp_path)
-    assert result.already_executed == (crash_at == "after_commit")
-    assert result.run.status == "executed"
+    assert result.already_executed == committed
+    assert result.run.status == "executed" and result.run.delivered_at is not None
+    assert result.run.delivered_to == str(tmp_path.resolve())
     xml = [p for p in tmp_path.iterdir() if p.suffix == ".xml"]
     assert xml == [tmp_path.resolve() / f"payout-run-R{run.run_id}.xml"]
     assert xml[0].read_bytes() == expected  # the same bytes whoever and whenever executes
     assert result.sha256 == hashlib.sha256(expected).hexdigest()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert _count(store, AuditEntry, AuditEntry.action == "execute") == 1
+    assert _count(store, AuditEntry, AuditEntry.action == "deliver") == 1
+    with store.transaction() as s:  # every (client, payout date) paid once
+        paid = s.execute(select(PaidPayout.client_id, PaidPayout.payout_date)).all()
+    assert sorted(paid) == [("C001", DAY), ("C002", DAY)]
     assert _count(store, PaidPayout) == 2
     assert verify_audit(store, "rita").ok

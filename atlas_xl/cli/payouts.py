@@ -117,6 +117,14 @@ def payouts_show(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: J
 
     detail = show_run(_open(db), run, user)
     lines = [detail.summary.line()]
+    head = detail.summary
+    if head.requested_execution_date is not None:
+        lines.append(f"requested execution date {head.requested_execution_date.isoformat()}; file {head.file_name} "
+                     f"(sha256 {head.file_sha256})")
+    if head.file_sha256:
+        lines.append(f"delivered {head.delivered_at:%Y-%m-%d %H:%M:%S} UTC by {head.delivered_by} to "
+                     f"{head.delivered_to}" if head.delivered_at else
+                     f"not delivered yet (to {head.delivered_to}): run `payouts execute` again")
     lines += [f"  {p.client_id:<20} {format_eur(p.amount_cents):>20}  {p.status:<9} {p.iban}  {p.name}"
               for p in detail.payouts]
     if detail.excluded:
@@ -156,6 +164,19 @@ def payouts_execute(
     _emit(as_json, result.to_dict(),
           f"run {result.run.ref} {what}: {result.run.payout_count} payouts, {format_eur(result.run.total_cents)}"
           f"\n  file {result.xml_path} (sha256 {result.sha256})\n  reviewer list {result.reviewer_path}")
+
+
+@payouts_app.command("deliver")
+def payouts_deliver(
+    run: RunArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder to deliver the run's stored pain.001 file into.")],
+    db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Deliver an executed run's payment file again (the stored bytes; audited; finance or admin)."""
+    from atlas_xl.workflow.execution import deliver_run
+
+    result = deliver_run(_open(db), run, user, out)
+    _emit(as_json, result.to_dict(), result.line())
 
 
 @payouts_app.command("cancel")

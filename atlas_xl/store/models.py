@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 GENESIS_HASH = "0" * 64  # the "previous hash" of the first audit entry
@@ -54,6 +66,13 @@ class PayoutRun(Base):
     # revision 0002
     file_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pain_version: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # revision 0003, the outbox: the file's bytes are stored in the transaction that marks the run executed;
+    # the file reaches a folder only after that commit (delivered_to is set at execution, delivered_at once there)
+    file_bytes: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    requested_execution_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    delivered_to: Mapped[str | None] = mapped_column(String(1000), nullable=True)
 
 
 class RunPayout(Base):
@@ -153,3 +172,14 @@ class ReserveTermOverride(Base):
     min_balance_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StorePortfolio(Base):
+    """revision 0003: the one portfolio this store serves, fixed by its first proposal (or `store init`)."""
+
+    __tablename__ = "store_portfolio"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_store_portfolio_single_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    portfolio_id: Mapped[str] = mapped_column(String(64))
+    fixed_by: Mapped[str] = mapped_column(String(64))
+    fixed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

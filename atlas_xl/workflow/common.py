@@ -114,6 +114,9 @@ def run_summary(session: Session, run: PayoutRun) -> RunSummary:
         approvals_required=int(run.approvals_required), proposed_by=run.proposed_by,
         executed_by=run.executed_by, file_name=run.file_name, file_sha256=run.file_sha256,
         pain_version=run.pain_version, superseded_by=run.superseded_by, snapshot_sha256=run.snapshot_sha256,
+        requested_execution_date=run.requested_execution_date,
+        delivered_at=None if run.delivered_at is None else utc(run.delivered_at), delivered_by=run.delivered_by,
+        delivered_to=run.delivered_to,
     )
 
 

@@ -1,43 +1,64 @@
-"""Exactly-once execution of an approved run: its SEPA pain.001 file and the reviewer's list.
+"""Exactly-once execution of an approved run, through an outbox: its SEPA pain.001 file and the reviewer's list.
 
-The file's bytes depend only on the stored run, so any retry produces the same file; the file is written to a
-temp file, fsynced and renamed into place BEFORE the one transaction that flips the run approved -> executed
-with a conditional UPDATE (only one process can win it) and inserts the (client, payout date) rows whose
-UNIQUE constraint refuses a second payment. A crash anywhere leaves the run either executed with its file,
-or approved and safe to execute again.
+1. ONE transaction (under the store's write lock): check the run is approved and not stale, render its file
+   (a function of the stored run and the requested execution date), then a conditional UPDATE approved ->
+   executed (only one process wins) that stores the file's bytes, SHA-256, requested execution date and the
+   folder it is to be delivered to, INSERT the (client, payout date) rows whose UNIQUE constraint refuses a
+   second payment, and the audit entry. Commit.
+2. Only after the commit is the file delivered: the stored bytes, written atomically under the run's fixed
+   name into the recorded folder (idempotent: same bytes, same name), then `delivered_at` / `delivered_by`
+   recorded and audited.
+A crash before the commit leaves an approved run and no file; a crash after it leaves an executed run whose
+file `execute` (run again) delivers. No payment file ever exists on disk for a run that is not executed.
+`execute` of an executed and delivered run writes nothing; re-delivering is `deliver_run`, its own
+permissioned and audited action.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from atlas_xl.domain.calendar import next_banking_date
 from atlas_xl.domain.model import PAID_RUN_STATUSES, PayoutStatus, RunStatus
 from atlas_xl.errors import ArgumentError, OutputError, WorkflowError
-from atlas_xl.outputs.files import describe_os_error
+from atlas_xl.outputs.files import describe_os_error, safe_output_dir, write_atomic
 from atlas_xl.outputs.sepa.pain001 import CreditTransfer, Debtor, PainVersion, build_pain001, write_reviewer_list
 from atlas_xl.store import audit
 from atlas_xl.store.database import Store
 from atlas_xl.store.models import AuditEntry, PaidPayout, PayoutRun, RunExclusion, RunPayout
-from atlas_xl.workflow.common import authorise, get_run, parse_run_ref, perform, run_state, run_summary, utc, utc_now
+from atlas_xl.workflow.common import (
+    authorise,
+    get_run,
+    parse_run_ref,
+    perform,
+    run_state,
+    run_summary,
+    utc,
+    utc_now,
+)
 from atlas_xl.workflow.permissions import Action
-from atlas_xl.workflow.results import ExecutionResult
+from atlas_xl.workflow.results import DeliveryResult, ExecutionResult
 from atlas_xl.workflow.runs import snapshot_digest
 
 CRASH_ENV = "ATLAS_CRASH_AT"
-CRASH_POINTS = ("after_build", "after_temp_write", "after_fsync", "after_rename", "before_commit",
-                "after_commit")
+# in the order execute passes them: before the commit, after it, then the delivery's steps
+CRASH_POINTS = ("after_build", "before_commit", "after_commit", "after_temp_write", "after_fsync", "after_rename",
+                "after_delivered")
 
 
 def _crash_point(step: str) -> None:
-    """Test hook: ATLAS_CRASH_AT=<step> kills the process here, as a power cut would."""
+    """Test hook: ATLAS_CRASH_AT=<step> kills this process with SIGKILL here, as kill -9 or a power cut would
+    (no exception, no rollback, no exit handlers)."""
     if os.environ.get(CRASH_ENV) == step:
-        os._exit(86)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def xml_file_name(run_id: int) -> str:
@@ -47,6 +68,12 @@ def xml_file_name(run_id: int) -> str:
 
 def reviewer_file_name(run_id: int) -> str:
     return f"payout-run-R{int(run_id)}-review.xlsx"
+
+
+def requested_execution_date(payout_date: date, executed_on: date) -> date:
+    """The later of the payout date and the next TARGET2 banking day from the execution day (the day
+    itself when it is one): fixed when the run is first executed, stored with the file."""
+    return max(payout_date, next_banking_date(executed_on))
 
 
 def _transfers(session: Session, run: PayoutRun) -> list[CreditTransfer]:
@@ -63,14 +90,36 @@ def _transfers(session: Session, run: PayoutRun) -> list[CreditTransfer]:
                            remittance=r.remittance) for r in rows]
 
 
-def render_run_file(session: Session, run: PayoutRun, version: str) -> bytes:
-    """The pain.001 bytes of a run: a function of the stored run only (same run -> same bytes)."""
+def render_run_file(session: Session, run: PayoutRun, version: str, execution_date: date | None = None) -> bytes:
+    """The pain.001 bytes of a run: a function of the stored run and its requested execution date (the stored
+    one once executed; else the date an execution today would request)."""
+    if execution_date is None:
+        execution_date = run.requested_execution_date or requested_execution_date(run.payout_date,
+                                                                                   utc_now().date())
     tag = f"ATLAS-{run.payout_date:%Y%m%d}-R{run.id}"
     return build_pain001(
         _transfers(session, run), Debtor(run.debtor_name, run.debtor_iban, run.debtor_bic),
-        execution_date=run.payout_date, message_id=tag, payment_info_id=f"{tag}-P1",
+        execution_date=execution_date, message_id=tag, payment_info_id=f"{tag}-P1",
         created_at=utc(run.proposed_at), version=PainVersion(version),
     )
+
+
+def _stored_file(session: Session, run: PayoutRun) -> bytes:
+    """The bytes recorded when the run was executed (a run executed before revision 0003 is rendered again
+    as it was then, dated its payout date, and must match its recorded SHA-256)."""
+    if run.file_bytes is not None:
+        data = bytes(run.file_bytes)
+    else:
+        data = render_run_file(session, run, run.pain_version or PainVersion.V09.value, run.payout_date)
+    if hashlib.sha256(data).hexdigest() != run.file_sha256:
+        raise WorkflowError(f"run R{run.id}'s stored payment file does not match its recorded SHA-256 "
+                            f"{(run.file_sha256 or '')[:12]}...; refusing to deliver it")
+    return data
+
+
+def _delivered_path(run: PayoutRun) -> Path:
+    name = Path(run.file_name or xml_file_name(run.id)).name
+    return Path(run.delivered_to) / name if run.delivered_to else Path(run.file_name or name)
 
 
 def _sweep_stale_temps(folder: Path, final_name: str) -> None:
@@ -84,38 +133,6 @@ def _sweep_stale_temps(folder: Path, final_name: str) -> None:
             leftover.unlink(missing_ok=True)
         except (ValueError, IndexError, PermissionError, OSError):
             continue
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """temp file (named with our pid) -> write -> fsync -> rename over `path` -> fsync the folder."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            _crash_point("after_temp_write")
-            os.fsync(fh.fileno())
-        _crash_point("after_fsync")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _ensure_file(path: Path, data: bytes, sha: str) -> None:
-    """Double click / lost file: put the recorded bytes back if the file is missing or differs."""
-    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
-        return
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise WorkflowError(f"cannot reproduce the executed file of this run at {path.name}: its SHA-256 "
-                            f"would differ from the recorded {sha[:12]}...; expected the same bytes")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, data)
 
 
 def _write_reviewer(session: Session, run: PayoutRun, folder: Path) -> Path | None:
@@ -144,145 +161,153 @@ def _executed_since_proposed(session: Session, run_id: int) -> int | None:
         .order_by(AuditEntry.seq).limit(1)).scalar()
 
 
-def _stale(run_id: int, other: int) -> WorkflowError:
-    return WorkflowError(f"run R{run_id} was proposed before run R{other} was executed, so its amounts do not "
-                         f"count what R{other} paid; nothing was paid: propose its date again")
-
-
-def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str | Path, *,
-                version: str = "pain.001.001.09") -> ExecutionResult:
-    """Write the run's pain.001 file (and the reviewer's list) into `out_dir` and mark the run executed.
-
-    Sequence (each step safe to die in): 1. check + render the bytes (read only); 2. temp file, fsync,
-    atomic rename to the final name; 3. ONE transaction: UPDATE ... SET executed WHERE status='approved'
-    (exactly one process wins), INSERT paid_payouts (UNIQUE client+date), audit entry, commit;
-    4. reviewer list. A second call on an executed run returns the recorded file (rewriting the same
-    bytes if it went missing).
-    """
-    run_id = parse_run_ref(run_ref)
+def _parse_version(version: str) -> str:
     try:
-        version = PainVersion(version).value
+        return PainVersion(version).value
     except ValueError:
         raise ArgumentError(f"{version!r} is not a pain.001 version; expected pain.001.001.09 or "
                             "pain.001.001.03") from None
-    folder = Path(out_dir).expanduser().resolve()
-    final = folder / xml_file_name(run_id)
 
-    def prepare(session: Session) -> tuple[str, bytes]:
-        authorise(session, user, Action.EXECUTE)
-        run = get_run(session, run_id)
+
+def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str | Path, *,
+                version: str = "pain.001.001.09", executed_on: date | None = None) -> ExecutionResult:
+    """Mark the run executed with its pain.001 file stored (one transaction), then deliver the file (and the
+    reviewer's list) into `out_dir`. Run again after a crash: an executed run whose file was not delivered yet
+    is delivered (into the folder recorded at execution); an executed and delivered run is left as it is."""
+    run_id = parse_run_ref(run_ref)
+    version = _parse_version(version)
+    folder = Path(out_dir).expanduser().resolve()  # created on delivery, after the commit
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError(f"--out {str(folder)!r} is a file; expected a folder")
+
+    def execute(session: Session) -> bool:
+        actor = authorise(session, user, Action.EXECUTE)
+        run = get_run(session, run_id, lock=True)
         if run.status in PAID_RUN_STATUSES:
-            return "done", b""
+            return False
         if run.status != RunStatus.APPROVED:
             needs = f" ({len(run_summary(session, run).approvals)}/{run.approvals_required} approvals)" \
                 if run.status == RunStatus.PROPOSED else ""
             raise WorkflowError(f"run R{run_id} is {run.status}{needs}; only an approved run can be executed")
-        other = _executed_since_proposed(session, run_id)
+        other = _executed_since_proposed(session, run_id)  # under the write lock: no execute can slip in
         if other is not None:
-            raise _stale(run_id, other)
-        return "todo", render_run_file(session, run, version)
-
-    state, data = perform(store, user, Action.EXECUTE, "run", f"R{run_id}", prepare, run_id=run_id,
-                           write=False)
-    if state == "done":
-        return _already_executed(store, run_id, user)
-    _crash_point("after_build")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ArgumentError(f"cannot create the output folder {str(folder)!r}: {error.strerror}") from None
-    _sweep_stale_temps(folder, final.name)
-    _write_atomic(final, data)
-    _crash_point("after_rename")
-    sha = hashlib.sha256(data).hexdigest()
-
-    def record(session: Session) -> tuple[bool, ExecutionResult | None]:
-        actor = authorise(session, user, Action.EXECUTE)
-        run = get_run(session, run_id)
+            raise WorkflowError(f"run R{run_id} was proposed before run R{other} was executed, so its amounts do "
+                                f"not count what R{other} paid; nothing was paid: propose its date again")
+        when = requested_execution_date(run.payout_date, executed_on or utc_now().date())
+        data = render_run_file(session, run, version, when)
+        _crash_point("after_build")
+        sha = hashlib.sha256(data).hexdigest()
         before = run_state(run)
         won = session.execute(
             update(PayoutRun).where(PayoutRun.id == run_id, PayoutRun.status == RunStatus.APPROVED)
-            .values(status=RunStatus.EXECUTED, executed_by=actor.name, executed_at=utc_now(), file_name=str(final),
-                    file_sha256=sha, pain_version=version)
+            .values(status=RunStatus.EXECUTED.value, executed_by=actor.name, executed_at=utc_now(),
+                    file_name=xml_file_name(run_id), file_sha256=sha, pain_version=version, file_bytes=data,
+                    requested_execution_date=when, delivered_to=str(folder))
             .execution_options(synchronize_session=False)
         ).rowcount
         if won != 1:
-            return False, None
-        other = _executed_since_proposed(session, run_id)  # under the write lock: no execute can slip in
-        if other is not None:
-            raise _StaleRun(other)
-        payouts = session.execute(
-            select(RunPayout.client_id).where(RunPayout.run_id == run_id)).scalars().all()
+            return False
+        payouts = session.execute(select(RunPayout.client_id).where(RunPayout.run_id == run_id)).scalars().all()
         session.execute(insert(PaidPayout), [{"client_id": c, "payout_date": run.payout_date, "run_id": run_id}
                                              for c in payouts])
-        session.execute(update(RunPayout).where(RunPayout.run_id == run_id).values(status=PayoutStatus.PAID))
+        session.execute(update(RunPayout).where(RunPayout.run_id == run_id)
+                        .values(status=PayoutStatus.PAID.value))
         session.refresh(run)
         audit.append(session, actor=actor.name, action="execute", entity="run", entity_id=f"R{run_id}",
                      run_id=run_id, before=before,
-                     after={**run_state(run), "file": final.name, "pain_version": version})
+                     after={**run_state(run), "file": run.file_name, "pain_version": version,
+                            "requested_execution_date": when, "deliver_to": str(folder)})
         _crash_point("before_commit")
-        return True, None
+        return True
 
     try:
-        won, _ = perform(store, user, Action.EXECUTE, "run", f"R{run_id}", record, run_id=run_id)
-    except _StaleRun as stale:  # rolled back: the run is still approved
-        _remove_if_ours(final, sha)
-        raise _stale(run_id, stale.other) from None
-    except IntegrityError as error:
-        _remove_if_ours(final, sha)
+        won = perform(store, user, Action.EXECUTE, "run", f"R{run_id}", execute, run_id=run_id)
+    except IntegrityError:  # rolled back: the run is still approved, nothing is on disk
         raise WorkflowError(f"run R{run_id} pays a client already paid for its payout date in another executed "
-                            f"run ({_constraint_detail(error)}); nothing was paid: propose a new run") from None
-    if not won:
-        with store.transaction() as session:
-            lost_to = get_run(session, run_id)
-            status, recorded = lost_to.status, lost_to.file_name
-        if status in PAID_RUN_STATUSES:
-            if recorded and Path(recorded) != final:
-                _remove_if_ours(final, sha)  # another process won into another folder: one file only
-            return _already_executed(store, run_id, user)
-        _remove_if_ours(final, sha)  # e.g. cancelled meanwhile: no file may stay behind for an unpaid run
-        raise WorkflowError(f"run R{run_id} became {status} while it was being executed; nothing was paid")
+                            "run; nothing was paid: propose a new run") from None
     _crash_point("after_commit")
+    return _deliver_pending(store, run_id, user, executed_now=won)
+
+
+def _deliver_pending(store: Store, run_id: int, user: str | None, *, executed_now: bool) -> ExecutionResult:
     with store.transaction() as session:
         run = get_run(session, run_id)
+        pending = run.delivered_at is None
+        path, sha = _delivered_path(run), str(run.file_sha256)
+        data = _stored_file(session, run) if pending else b""
+    if pending:
         try:
-            reviewer = _write_reviewer(session, run, folder)
-        except OSError as error:  # paid and recorded: say so, and how to get the list
-            raise OutputError(
-                f"run R{run_id} is executed and its payment file {str(final)!r} is written, but the reviewer "
-                f"list could not be written: {describe_os_error(error)}; run the same execute command again "
-                f"to write it (nothing is paid twice)") from None
-        return ExecutionResult(run_summary(session, run), final, sha, reviewer, already_executed=False)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _sweep_stale_temps(path.parent, path.name)
+            write_atomic(path, data, step=_crash_point)
+        except (OSError, OutputError) as error:
+            reason = describe_os_error(error) if isinstance(error, OSError) else str(error)
+            raise OutputError(f"run R{run_id} is executed but its payment file could not be delivered to "
+                              f"{str(path.parent)!r}: {reason}; run the same execute command again to deliver "
+                              "it (nothing is paid twice)") from None
 
+        def record(session: Session) -> None:
+            actor = authorise(session, user, Action.EXECUTE)
+            stamp = utc_now()
+            done = session.execute(
+                update(PayoutRun).where(PayoutRun.id == run_id, PayoutRun.delivered_at.is_(None))
+                .values(delivered_at=stamp, delivered_by=actor.name)
+                .execution_options(synchronize_session=False)).rowcount
+            if done == 1:
+                audit.append(session, actor=actor.name, action="deliver", entity="run", entity_id=f"R{run_id}",
+                             run_id=run_id, before=None,
+                             after={"file": path.name, "folder": str(path.parent), "file_sha256": sha,
+                                    "delivered_at": stamp})
 
-class _StaleRun(Exception):
-    def __init__(self, other: int) -> None:
-        super().__init__(other)
-        self.other = other
-
-
-def _constraint_detail(error: IntegrityError) -> str:
-    text = str(error.orig).strip().splitlines()[0] if error.orig else "unique constraint"
-    return text[:200]
-
-
-def _remove_if_ours(path: Path, sha: str) -> None:
-    try:
-        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
-            path.unlink()
-    except OSError:
-        pass
-
-
-def _already_executed(store: Store, run_id: int, user: str | None) -> ExecutionResult:
+        perform(store, user, Action.EXECUTE, "run", f"R{run_id}", record, run_id=run_id)
+        _crash_point("after_delivered")
     with store.transaction() as session:
         run = get_run(session, run_id)
-        if not run.file_name or not run.file_sha256 or not run.pain_version:
-            raise WorkflowError(f"run R{run_id} is {run.status} but has no recorded file")
-        path = Path(run.file_name)
-        if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == run.file_sha256):
-            _ensure_file(path, render_run_file(session, run, run.pain_version), run.file_sha256)
         reviewer = path.parent / reviewer_file_name(run_id)
         if not reviewer.is_file():
-            reviewer = _write_reviewer(session, run, path.parent)
-        return ExecutionResult(run_summary(session, run), path, run.file_sha256, reviewer, already_executed=True)
+            try:
+                _write_reviewer(session, run, path.parent)
+            except OSError as error:  # paid and recorded: say so, and how to get the list
+                raise OutputError(
+                    f"run R{run_id} is executed and its payment file {str(path)!r} is written, but the reviewer "
+                    f"list could not be written: {describe_os_error(error)}; run the same execute command again "
+                    f"to write it (nothing is paid twice)") from None
+        return ExecutionResult(run_summary(session, run), path, sha, reviewer, already_executed=not executed_now)
+
+
+def deliver_run(store: Store, run_ref: str | int, user: str | None, out_dir: str | Path) -> DeliveryResult:
+    """Deliver an executed run's stored payment file (again) into `out_dir`: its own permissioned, audited
+    action, saying when and where it was delivered before. The bytes are the ones recorded at execution."""
+    run_id = parse_run_ref(run_ref)
+    folder = safe_output_dir(out_dir)
+
+    def read(session: Session) -> tuple[bytes, str, datetime | None, str | None]:
+        authorise(session, user, Action.DELIVER)
+        run = get_run(session, run_id)
+        if run.status not in PAID_RUN_STATUSES:
+            raise WorkflowError(f"run R{run_id} is {run.status}; only an executed run's file can be delivered "
+                                "(execute it first)")
+        before_to = str(_delivered_path(run).parent) if run.delivered_at is not None else None
+        return _stored_file(session, run), str(run.file_sha256), run.delivered_at, before_to
+
+    data, sha, before_at, before_to = perform(store, user, Action.DELIVER, "run", f"R{run_id}", read,
+                                              run_id=run_id, write=False)
+    path = folder / xml_file_name(run_id)
+    _sweep_stale_temps(folder, path.name)
+    write_atomic(path, data)
+
+    def record(session: Session) -> DeliveryResult:
+        actor = authorise(session, user, Action.DELIVER)
+        run = get_run(session, run_id, lock=True)
+        stamp = utc_now()
+        run.delivered_at, run.delivered_by, run.delivered_to = stamp, actor.name, str(folder)
+        run.file_name = path.name
+        audit.append(session, actor=actor.name, action="redeliver" if before_at else "deliver", entity="run",
+                     entity_id=f"R{run_id}", run_id=run_id,
+                     before={"delivered_at": before_at and utc(before_at), "folder": before_to},
+                     after={"delivered_at": stamp, "folder": str(folder), "file": path.name, "file_sha256": sha})
+        session.flush()
+        return DeliveryResult(run_summary(session, run), path, sha,
+                              None if before_at is None else utc(before_at), before_to)
+
+    return perform(store, user, Action.DELIVER, "run", f"R{run_id}", record, run_id=run_id)

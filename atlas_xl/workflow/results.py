@@ -117,6 +117,24 @@ class ExecutionResult:
 
 
 @dataclass(frozen=True)
+class DeliveryResult:
+    run: RunSummary
+    xml_path: Path
+    sha256: str
+    delivered_before_at: datetime | None  # None: this is the file's first delivery
+    delivered_before_to: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.run.to_dict(), "xml_path": str(self.xml_path), "sha256": self.sha256,
+                "delivered_before_at": _iso(self.delivered_before_at), "delivered_before_to": self.delivered_before_to}
+
+    def line(self) -> str:
+        before = ("first delivery" if self.delivered_before_at is None else
+                  f"delivered before on {self.delivered_before_at:%Y-%m-%d %H:%M:%S} UTC to {self.delivered_before_to}")
+        return f"delivered run {self.run.ref}'s file to {self.xml_path} (sha256 {self.sha256}); {before}"
+
+
+@dataclass(frozen=True)
 class ProposeResult:
     run: RunSummary
     superseded: tuple[int, ...]
