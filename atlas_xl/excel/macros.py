@@ -325,19 +325,16 @@ def _propose_run(book: WorkbookIO) -> str:
     from atlas_xl.workflow import history
     from atlas_xl.workflow import runs as workflow
 
-    as_of, user, store = _as_of(book), book.user_name(), _store(book)
-    frame = compute_payouts(history.apply_overrides(store, _portfolio(book)), as_of, load_settings())
-    wanted = sorted((str(r.client_id), int(r.amount_cents)) for r in frame[frame["ready"]].itertuples())
-    for run in workflow.list_runs(store, user, payout_date=as_of):  # an unchanged open run: click twice = once
-        if run.status in ("proposed", "approved"):
-            detail = workflow.show_run(store, run.ref, user)
-            have = sorted((p.client_id, p.amount_cents) for p in detail.payouts)
-            if have == wanted:
-                book.write_name("PayoutRun", run.ref)
-                return _run_text(run, "proposed")
-    result = workflow.propose_run(store, frame, as_of, user, source="operations workbook")
-    book.write_name("PayoutRun", result.run.ref)
-    return _run_text(result.run, "proposed")
+    as_of, user, store, settings = _as_of(book), book.user_name(), _store(book), load_settings()
+    portfolio, basis = history.with_store_history(store, _portfolio(book))
+    frame = compute_payouts(portfolio, as_of, settings)
+    # click twice = once: an open run with the same snapshot (every field of the file, not only ids and amounts)
+    run = workflow.find_open_run(store, frame, as_of, user, settings=settings)
+    if run is None:
+        run = workflow.propose_run(store, frame, as_of, user, settings=settings, source="operations workbook",
+                                   basis=basis).run
+    book.write_name("PayoutRun", run.ref)
+    return _run_text(run, "proposed")
 
 
 def _run_text(run: Any, verb: str) -> str:

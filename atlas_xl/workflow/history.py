@@ -15,8 +15,27 @@ from sqlalchemy.orm import Session
 
 from atlas_xl.domain.model import PAID_RUN_STATUSES, PayoutStatus, Portfolio
 from atlas_xl.store.database import Store
-from atlas_xl.store.models import CreditLimitOverride, PayoutRun, ReserveTermOverride, RunPayout
+from atlas_xl.store.models import AuditEntry, CreditLimitOverride, PayoutRun, ReserveTermOverride, RunPayout
 from atlas_xl.workflow.credit import RESERVE_TERM_FIELDS
+
+# every audited change to what a proposal computes from: the payouts that left, the bank's returns and
+# rejections (owed again), the credit managers' limits and reserve terms
+PAYOUT_INPUT_ACTIONS = ("execute", "mark_returned", "mark_rejected", "change_credit_limit",
+                        "change_reserve_terms")
+
+
+def payout_basis(session: Session) -> int:
+    """The high-water mark of the store's payout inputs: the audit sequence number of the last change to
+    them (0: none yet). A proposal records it when it reads and is refused if it moved before it writes."""
+    return int(session.execute(select(func.max(AuditEntry.seq)).where(
+        AuditEntry.action.in_(PAYOUT_INPUT_ACTIONS))).scalar() or 0)
+
+
+def basis_change(session: Session, basis: int) -> AuditEntry | None:
+    """The first change to the payout inputs after `basis`, else None."""
+    return session.execute(select(AuditEntry).where(AuditEntry.action.in_(PAYOUT_INPUT_ACTIONS),
+                                                     AuditEntry.seq > basis)
+                           .order_by(AuditEntry.seq).limit(1)).scalar_one_or_none()
 
 
 def executed_payouts(session: Session, since: date) -> pd.DataFrame:
@@ -56,12 +75,20 @@ def executed_payouts(session: Session, since: date) -> pd.DataFrame:
 
 
 def apply_overrides(store: Store, portfolio: Portfolio) -> Portfolio:
+    """The portfolio with the store's overrides and executed payouts (see `with_store_history`)."""
+    return with_store_history(store, portfolio)[0]
+
+
+def with_store_history(store: Store, portfolio: Portfolio) -> tuple[Portfolio, int]:
     """The portfolio with the stored credit limits and reserve terms in place of the data's values, and the
     payouts that left in executed runs (`Portfolio.paid`: the engine takes those days from them).
 
     An override for a client or reserve that the data does not have is ignored (no row is invented).
+    Also returns the payout basis, read FIRST (a change committed while the rest is read moves it, so a
+    proposal from these figures is refused rather than paying from a view that misses that change).
     """
     with store.transaction() as session:
+        basis = payout_basis(session)
         limits = session.execute(select(CreditLimitOverride.client_id, CreditLimitOverride.credit_limit_cents)).all()
         terms = session.execute(select(ReserveTermOverride)).scalars().all()
         term_rows = [{"client_id": t.client_id, "reserve": t.reserve, **{f: getattr(t, f) for f in
@@ -82,4 +109,4 @@ def apply_overrides(store: Store, portfolio: Portfolio) -> Portfolio:
                 new = over[column].reindex(keyed.index)
                 keyed[column] = new.where(new.notna(), keyed[column]).astype(keyed[column].dtype)
         reserves = keyed.reset_index()[list(reserves.columns)]
-    return replace(portfolio, clients=clients, reserve_terms=reserves, paid=paid)
+    return replace(portfolio, clients=clients, reserve_terms=reserves, paid=paid), basis

@@ -39,7 +39,7 @@ from atlas_xl.workflow.common import (
     run_summary,
     utc_now,
 )
-from atlas_xl.workflow.history import apply_overrides
+from atlas_xl.workflow.history import basis_change, with_store_history
 from atlas_xl.workflow.permissions import Action
 from atlas_xl.workflow.results import ProposeResult, RunDetail, RunSummary
 
@@ -79,7 +79,7 @@ def _clean_frame(payouts: pd.DataFrame) -> pd.DataFrame:
         raise ArgumentError(f"client {not_positive.iloc[0]!r} is ready with an amount <= 0; expected a positive amount")
     return frame
 def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, user: str | None, *,
-                settings: Settings | None = None, source: str = "") -> ProposeResult:
+                settings: Settings | None = None, source: str = "", basis: int | None = None) -> ProposeResult:
     """Snapshot the ready payouts of `payouts` (compute_payouts' frame) as a new run for `payout_date`.
 
     Open (proposed / approved) runs for the same date are superseded. Clients already paid for that date in
@@ -91,6 +91,12 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
 
     def work(session: Session) -> ProposeResult:
         actor = authorise(session, user, Action.PROPOSE)
+        moved = None if basis is None else basis_change(session, basis)  # under the write lock
+        if moved is not None:
+            what = f"run {moved.entity_id} was executed" if moved.action == "execute" else \
+                f"{moved.action.replace('_', ' ')} of {moved.entity_id} was recorded"
+            raise WorkflowError(f"{what} while these payouts were computed, so they do not count it; nothing "
+                                f"was proposed: propose {payout_date.isoformat()} again")
         latest = session.execute(select(func.max(PayoutRun.payout_date)).where(
             PayoutRun.status.in_(PAID_RUN_STATUSES))).scalar()
         if latest is not None and latest > payout_date:  # its days up to `latest` were paid by that run
@@ -151,15 +157,43 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
     return perform(store, user, Action.PROPOSE, "run", "new", work)
 
 
+def find_open_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, user: str | None, *,
+                  settings: Settings | None = None) -> RunSummary | None:
+    """The open (proposed or approved) run for `payout_date` that `propose_run` would create again from
+    `payouts`: the same snapshot hash (every field of every payout that goes into the file: client, name,
+    country, IBAN, BIC, amount, remittance) and the same paying account. None: propose a new run."""
+    payout_date = parse_date(payout_date)
+    settings = settings or load_settings()
+    frame = _clean_frame(payouts)
+
+    def work(session: Session) -> RunSummary | None:
+        authorise(session, user, Action.READ)
+        paid = set(session.execute(select(PaidPayout.client_id).where(PaidPayout.payout_date == payout_date))
+                   .scalars())
+        chosen = frame.loc[frame["ready"] & ~frame["client_id"].isin(paid)]
+        rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+                for r in chosen.loc[:, list(SNAPSHOT_FIELDS)].to_dict("records")]
+        digest = snapshot_digest(rows)
+        for run in session.execute(select(PayoutRun).where(
+                PayoutRun.payout_date == payout_date, PayoutRun.status.in_(OPEN_RUN_STATUSES),
+                PayoutRun.snapshot_sha256 == digest).order_by(PayoutRun.id.desc())).scalars():
+            if (run.debtor_name, run.debtor_iban, run.debtor_bic) == (
+                    settings.debtor_name, settings.debtor_iban, settings.debtor_bic):
+                return run_summary(session, run)
+        return None
+
+    return perform(store, user, Action.READ, "run", "*", work, write=False)
+
+
 def propose_from_data(store: Store, user: str | None, data_path: str | Path | None = None,
                       payout_date: date | str | None = None, settings: Settings | None = None) -> ProposeResult:
     """Load the portfolio, apply the credit managers' overrides, compute the payouts and propose a run."""
     settings = settings or load_settings()
     path = Path(data_path) if data_path else example_data_dir()
-    portfolio = apply_overrides(store, load_portfolio(path))
+    portfolio, basis = with_store_history(store, load_portfolio(path))
     when = parse_date(payout_date) if payout_date else portfolio.last_date.date()
     frame = compute_payouts(portfolio, when, settings)
-    return propose_run(store, frame, when, user, settings=settings, source=str(path))
+    return propose_run(store, frame, when, user, settings=settings, source=str(path), basis=basis)
 
 
 # ---------------------------------------------------------------------------------------------- approve / cancel
