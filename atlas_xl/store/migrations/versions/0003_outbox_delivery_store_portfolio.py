@@ -25,8 +25,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("delivered_to", sa.String(1000), nullable=True))
     # runs executed before this revision had their file written before the commit: they count as delivered
     # into the folder their file_name names
-    op.execute("UPDATE payout_runs SET delivered_at = executed_at, delivered_by = executed_by "
-               "WHERE executed_at IS NOT NULL")
+    op.execute("UPDATE payout_runs SET delivered_at = COALESCE(executed_at, proposed_at), "
+               "delivered_by = executed_by WHERE status IN ('executed', 'settled')")
     op.create_table(
         "store_portfolio",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
