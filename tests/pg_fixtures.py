@@ -112,7 +112,7 @@ def store(db_url: str) -> Iterator[Store]:
 def admin_users(store: Store) -> Store:
     """The store with one user per role: ada (admin), otto + olga (operations), fiona + felix + frida
     (finance), carl (credit), rita (risk)."""
-    from atlas_xl.workflow.service import add_user
+    from atlas_xl.workflow.users import add_user
 
     add_user(store, None, "ada", "admin")
     for name, role in (("otto", "operations"), ("olga", "operations"), ("fiona", "finance"),

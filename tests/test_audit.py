@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, text, update
 
 from atlas_xl.store import audit
-from atlas_xl.store.database import GENESIS_HASH, AuditEntry, AuditHead, Store
-from atlas_xl.workflow import service as wf
+from atlas_xl.store.database import Store
+from atlas_xl.store.models import GENESIS_HASH, AuditEntry, AuditHead
+from atlas_xl.workflow.audit_queries import audit_entries, verify_audit
+from atlas_xl.workflow.credit import change_credit_limit
+from atlas_xl.workflow.runs import approve_run, propose_run
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
@@ -22,10 +25,10 @@ from tests.pg_fixtures import make_payouts
 def trail(admin_users: Store) -> Store:
     """8 user additions, then propose + approve + credit change: 11 entries, seq 1..11."""
     store = admin_users
-    run = wf.propose_run(store, make_payouts({"C001": 100}), "2024-03-28", "otto").run
-    wf.approve_run(store, run.ref, "fiona")
-    wf.change_credit_limit(store, "carl", "C007", 1_000_00)
-    assert wf.verify_audit(store, "rita").ok
+    run = propose_run(store, make_payouts({"C001": 100}), "2024-03-28", "otto").run
+    approve_run(store, run.ref, "fiona")
+    change_credit_limit(store, "carl", "C007", 1_000_00)
+    assert verify_audit(store, "rita").ok
     return store
 
 
@@ -153,14 +156,14 @@ def test_reordered_timestamps_are_detected(trail: Store) -> None:
 
 
 def test_show_filters(trail: Store) -> None:
-    by_run = wf.audit_entries(trail, "rita", run="R1")
+    by_run = audit_entries(trail, "rita", run="R1")
     assert [e["action"] for e in by_run] == ["propose", "approve"]
-    assert [e["action"] for e in wf.audit_entries(trail, "rita", actor="fiona")] == ["approve"]
-    assert [e["entity_id"] for e in wf.audit_entries(trail, "rita", client="C007")] == ["C007"]
+    assert [e["action"] for e in audit_entries(trail, "rita", actor="fiona")] == ["approve"]
+    assert [e["entity_id"] for e in audit_entries(trail, "rita", client="C007")] == ["C007"]
     today = datetime.now(UTC).date()
-    assert len(wf.audit_entries(trail, "rita", since=today, until=today)) == 11
-    assert wf.audit_entries(trail, "rita", since=today + timedelta(days=1)) == []
-    assert wf.audit_entries(trail, "rita", until=today - timedelta(days=1)) == []
+    assert len(audit_entries(trail, "rita", since=today, until=today)) == 11
+    assert audit_entries(trail, "rita", since=today + timedelta(days=1)) == []
+    assert audit_entries(trail, "rita", until=today - timedelta(days=1)) == []
 
 
 def test_sqlite_single_edit_anywhere_is_found(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -194,8 +197,8 @@ def test_sqlite_single_edit_anywhere_is_found(tmp_path_factory: pytest.TempPathF
 
 def test_refusal_entry_survives_the_failed_action(admin_users: Store) -> None:
     with pytest.raises(Exception, match="may not propose"):
-        wf.propose_run(admin_users, make_payouts({"C001": 100}), "2024-03-28", "rita")
-    last = wf.audit_entries(admin_users, "ada")[-1]
+        propose_run(admin_users, make_payouts({"C001": 100}), "2024-03-28", "rita")
+    last = audit_entries(admin_users, "ada")[-1]
     assert (last["actor"], last["action"], last["after"]["action"]) == ("rita", "refused", "propose")
     assert "may not propose" in last["after"]["reason"]
     with admin_users.transaction() as s:

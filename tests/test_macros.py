@@ -17,7 +17,8 @@ from atlas_xl.excel.workbook import TABLE_SHEETS, raw_tables
 from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.store.database import open_store
-from atlas_xl.workflow.service import add_user, list_runs
+from atlas_xl.workflow.runs import list_runs
+from atlas_xl.workflow.users import add_user
 
 
 @pytest.fixture
@@ -218,7 +219,7 @@ def test_db_url_from_the_config_sheet(book_path: Path, store_url: str, tmp_path:
 
 def test_load_data_puts_the_stored_credit_limit_into_the_clients_table(book_path: Path, tmp_path: Path,
                                                                        store_url: str) -> None:
-    from atlas_xl.workflow.service import change_credit_limit
+    from atlas_xl.workflow.credit import change_credit_limit
 
     data = tmp_path / "data"
     write_csv(generate_portfolio(clients=30, days=5, seed=5), data)

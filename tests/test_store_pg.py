@@ -13,9 +13,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from atlas_xl.errors import ConfigError
-from atlas_xl.store.database import Base, Store, alembic_config, mask_url, open_store
-from atlas_xl.workflow import service as wf
+from atlas_xl.errors import ConfigError, WorkflowError
+from atlas_xl.store.database import Store, alembic_config, mask_url, open_store
+from atlas_xl.store.models import Base
+from atlas_xl.workflow.execution import execute_run
+from atlas_xl.workflow.runs import approve_run, propose_run, show_run
+from atlas_xl.workflow.users import add_user
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import PG_PASSWORD, PgServer, make_payouts
 
@@ -28,7 +31,7 @@ def test_models_match_the_migrations(store: Store) -> None:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
 
 
 def test_upgrade_from_the_first_migration_keeps_data(db_url: str) -> None:
@@ -55,15 +58,15 @@ def test_upgrade_from_the_first_migration_keeps_data(db_url: str) -> None:
 
     store = open_store(db_url)  # upgrades to head
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
         row = conn.execute(text("SELECT total_cents, file_sha256, pain_version FROM payout_runs")).one()
         assert tuple(row) == (1234, None, None)
         assert conn.execute(text("SELECT status_reason FROM run_payouts")).scalar_one() is None
     # the upgraded store works: the old execution still blocks paying C001 again for that date
-    detail = wf.show_run(store, "R1", "otto")
-    assert detail.payouts[0]["amount_cents"] == 1234
-    new = wf.propose_run(store, make_payouts({"C001": 500, "C002": 700}), DAY, "otto").run
-    assert [p["client_id"] for p in wf.show_run(store, new.ref, "otto").payouts] == ["C002"]
+    detail = show_run(store, "R1", "otto")
+    assert detail.payouts[0].amount_cents == 1234
+    new = propose_run(store, make_payouts({"C001": 500, "C002": 700}), DAY, "otto").run
+    assert [p.client_id for p in show_run(store, new.ref, "otto").payouts] == ["C002"]
     # the 0002 tables exist
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM credit_limit_overrides")).scalar_one() == 0
@@ -72,9 +75,9 @@ def test_upgrade_from_the_first_migration_keeps_data(db_url: str) -> None:
 
 def test_paid_payouts_constraint_refuses_a_direct_insert(store: Store) -> None:
     """Not only the code: the database itself refuses a second payment of a client for a payout date."""
-    wf.add_user(store, None, "ada", "admin")
-    wf.add_user(store, "ada", "otto", "operations")
-    run = wf.propose_run(store, make_payouts({"C001": 100}), DAY, "otto").run
+    add_user(store, None, "ada", "admin")
+    add_user(store, "ada", "otto", "operations")
+    run = propose_run(store, make_payouts({"C001": 100}), DAY, "otto").run
     with store.engine.begin() as conn:
         conn.execute(text("INSERT INTO paid_payouts (client_id, payout_date, run_id) VALUES ('C001', :d, :r)"),
                      {"d": DAY, "r": run.run_id})
@@ -88,24 +91,24 @@ def test_paid_payouts_constraint_refuses_a_direct_insert(store: Store) -> None:
 
 def test_execution_refused_by_the_constraint_pays_nothing(store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """If the code's own exclusion were bypassed, the constraint still stops the run and no file remains."""
-    wf.add_user(store, None, "ada", "admin")
-    wf.add_user(store, "ada", "otto", "operations")
-    wf.add_user(store, "ada", "fiona", "finance")
-    run = wf.propose_run(store, make_payouts({"C001": 100, "C002": 200}), DAY, "otto").run
-    wf.approve_run(store, run.ref, "fiona")
+    add_user(store, None, "ada", "admin")
+    add_user(store, "ada", "otto", "operations")
+    add_user(store, "ada", "fiona", "finance")
+    run = propose_run(store, make_payouts({"C001": 100, "C002": 200}), DAY, "otto").run
+    approve_run(store, run.ref, "fiona")
     with store.engine.begin() as conn:  # C002 paid for DAY by some other way into the database
         conn.execute(text("INSERT INTO paid_payouts (client_id, payout_date, run_id) VALUES ('C002', :d, :r)"),
                      {"d": DAY, "r": run.run_id})
-    with pytest.raises(wf.WorkflowError, match="already paid for its payout date"):
-        wf.execute_run(store, run.ref, "fiona", tmp_path / "out")
-    assert wf.show_run(store, run.ref, "fiona").summary.status == "approved"
+    with pytest.raises(WorkflowError, match="already paid for its payout date"):
+        execute_run(store, run.ref, "fiona", tmp_path / "out")
+    assert show_run(store, run.ref, "fiona").summary.status == "approved"
     assert not list((tmp_path / "out").glob("*.xml"))
 
 
 def test_approval_unique_per_user_in_the_database(store: Store) -> None:
-    wf.add_user(store, None, "ada", "admin")
-    wf.add_user(store, "ada", "otto", "operations")
-    run = wf.propose_run(store, make_payouts({"C001": 100}), DAY, "otto").run
+    add_user(store, None, "ada", "admin")
+    add_user(store, "ada", "otto", "operations")
+    run = propose_run(store, make_payouts({"C001": 100}), DAY, "otto").run
     insert = text("INSERT INTO run_approvals (run_id, user_name, approved_at) VALUES (:r, 'fiona', :t)")
     with store.engine.begin() as conn:
         conn.execute(insert, {"r": run.run_id, "t": datetime.now(UTC)})

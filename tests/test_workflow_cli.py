@@ -185,7 +185,7 @@ def test_a_reviewer_list_the_disk_refuses_says_the_run_is_paid_and_how_to_get_th
     # list. The user learns that the run is paid (not an internal error) and that executing again writes it.
     import errno
 
-    from atlas_xl.workflow import service as workflow
+    from atlas_xl.workflow import execution as workflow
 
     db = ["--db", cli_db]
     proposed = _json(capsys, "payouts", "propose", "--data", str(example_data_dir), *db, "--user", "otto")
@@ -253,7 +253,7 @@ def test_a_payout_day_without_an_executed_run_is_paid_with_the_next_run(
 
     from atlas_xl.engines.grid import build_grid
     from atlas_xl.engines.payouts import executed_payouts
-    from atlas_xl.workflow.service import apply_overrides
+    from atlas_xl.workflow.history import apply_overrides
 
     later = portfolio.settlements[portfolio.settlements["value_date"] >= "2026-11-20"]
     read = apply_overrides(open_store(cli_db), replace(portfolio, settlements=later)).paid

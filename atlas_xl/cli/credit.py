@@ -21,11 +21,11 @@ def credit_limit(
     db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Set a client's credit limit (replaces the limit in the data for every later run)."""
-    from atlas_xl.workflow.service import change_credit_limit
+    from atlas_xl.workflow.credit import change_credit_limit
 
     cents = to_cents(amount)
     result = change_credit_limit(_open(db), user, client, cents)
-    _emit(as_json, {"client_id": client, "credit_limit_cents": cents, **result},
+    _emit(as_json, {"credit_limit_cents": cents, **result.to_dict()},
           f"credit limit of {client} set to {format_eur(cents)}")
 
 
@@ -42,7 +42,7 @@ def credit_reserve(
     db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Change a client's rolling or partner reserve terms; terms not given keep their value."""
-    from atlas_xl.workflow.service import change_reserve_terms
+    from atlas_xl.workflow.credit import change_reserve_terms
 
     terms: dict[str, int | str] = {}
     if rate is not None:
@@ -58,5 +58,5 @@ def credit_reserve(
     if min_balance is not None:
         terms["min_balance_cents"] = to_cents(min_balance)
     result = change_reserve_terms(_open(db), user, client, reserve, **terms)
-    _emit(as_json, {"client_id": client, "reserve": reserve, **result},
+    _emit(as_json, result.to_dict(),
           f"{reserve} reserve terms of {client} changed: " + ", ".join(f"{k}={v}" for k, v in terms.items()))

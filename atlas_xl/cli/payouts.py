@@ -1,4 +1,4 @@
-"""CLI for the payout workflow: `atlas-xl users|payouts|audit ...`, thin wrappers over atlas_xl.workflow.service.
+"""CLI for the payout workflow: `atlas-xl users|payouts|audit ...`, thin wrappers over atlas_xl.workflow.
 
 Every command takes --db (else ATLAS_DB_URL, else the default SQLite file), --user (else ATLAS_USER) and
 --json (one JSON object on stdout for scripts). Errors are AtlasErrors; atlas_xl.cli.app.main maps them to exit
@@ -48,7 +48,7 @@ def users_add(name: Annotated[str, typer.Argument(help="User name (login).")],
               role: Annotated[str, typer.Option("--role", help="operations, risk, finance, credit or admin.")],
               db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Add a user (the first user of an empty store must be an admin; afterwards only admins add users)."""
-    from atlas_xl.workflow.service import add_user
+    from atlas_xl.workflow.users import add_user
 
     store = _open(db)
     info = add_user(store, user, name, role)
@@ -59,7 +59,7 @@ def users_add(name: Annotated[str, typer.Argument(help="User name (login).")],
 @users_app.command("list")
 def users_list(db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """List the users and their roles."""
-    from atlas_xl.workflow.service import list_users
+    from atlas_xl.workflow.users import list_users
 
     users = list_users(_open(db), user)
     lines = [f"{u.name:<24} {u.role:<11} {'active' if u.active else 'deactivated'}" for u in users]
@@ -70,7 +70,7 @@ def users_list(db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False)
 def users_deactivate(name: Annotated[str, typer.Argument(help="User name.")], db: DbOpt = None,
                      user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Deactivate a user (kept for the audit trail; may no longer act)."""
-    from atlas_xl.workflow.service import deactivate_user
+    from atlas_xl.workflow.users import deactivate_user
 
     info = deactivate_user(_open(db), user, name)
     _emit(as_json, {"deactivated": info.to_dict()}, f"deactivated user {info.name} ({info.role})")
@@ -88,7 +88,7 @@ def payouts_propose(
     db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Compute the payouts and propose a run (supersedes the open runs of the same date)."""
-    from atlas_xl.workflow.service import propose_from_data
+    from atlas_xl.workflow.runs import propose_from_data
 
     result = propose_from_data(_open(db), user, data, date)
     run = result.run
@@ -104,7 +104,7 @@ def payouts_propose(
 def payouts_list(date: Annotated[str | None, typer.Option("--date", help="Only runs for this payout date.")]
                  = None, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """List the payout runs."""
-    from atlas_xl.workflow.service import list_runs
+    from atlas_xl.workflow.runs import list_runs
 
     runs = list_runs(_open(db), user, payout_date=date)
     _emit(as_json, {"runs": [r.to_dict() for r in runs]}, "\n".join(r.line() for r in runs) or "no runs")
@@ -113,22 +113,30 @@ def payouts_list(date: Annotated[str | None, typer.Option("--date", help="Only r
 @payouts_app.command("show")
 def payouts_show(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Show a run with its payouts and the excluded clients."""
-    from atlas_xl.workflow.service import show_run
+    from atlas_xl.workflow.runs import show_run
 
     detail = show_run(_open(db), run, user)
     lines = [detail.summary.line()]
-    lines += [f"  {p['client_id']:<20} {format_eur(p['amount_cents']):>20}  {p['status']:<9} {p['iban']}  "
-              f"{p['name']}" for p in detail.payouts]
+    head = detail.summary
+    if head.requested_execution_date is not None:
+        lines.append(f"requested execution date {head.requested_execution_date.isoformat()}; file {head.file_name} "
+                     f"(sha256 {head.file_sha256})")
+    if head.file_sha256:
+        lines.append(f"delivered {head.delivered_at:%Y-%m-%d %H:%M:%S} UTC by {head.delivered_by} to "
+                     f"{head.delivered_to}" if head.delivered_at else
+                     f"not delivered yet (to {head.delivered_to}): run `payouts execute` again")
+    lines += [f"  {p.client_id:<20} {format_eur(p.amount_cents):>20}  {p.status:<9} {p.iban}  {p.name}"
+              for p in detail.payouts]
     if detail.excluded:
         lines.append("excluded:")
-        lines += [f"  {e['client_id']:<20} {e['reasons']}" for e in detail.excluded]
+        lines += [f"  {e.client_id:<20} {e.reasons}" for e in detail.excluded]
     _emit(as_json, detail.to_dict(), "\n".join(lines))
 
 
 @payouts_app.command("approve")
 def payouts_approve(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Approve a proposed run (never your own; large runs need two distinct approvers)."""
-    from atlas_xl.workflow.service import approve_run
+    from atlas_xl.workflow.runs import approve_run
 
     summary = approve_run(_open(db), run, user)
     _emit(as_json, summary.to_dict(),
@@ -145,7 +153,7 @@ def payouts_execute(
 ) -> None:
     """Write the run's SEPA pain.001 file and reviewer list, and mark it executed (exactly once)."""
     from atlas_xl.errors import ArgumentError
-    from atlas_xl.workflow.service import execute_run
+    from atlas_xl.workflow.execution import execute_run
 
     versions = {"09": "pain.001.001.09", "03": "pain.001.001.03", "pain.001.001.09": "pain.001.001.09",
                 "pain.001.001.03": "pain.001.001.03"}
@@ -158,10 +166,23 @@ def payouts_execute(
           f"\n  file {result.xml_path} (sha256 {result.sha256})\n  reviewer list {result.reviewer_path}")
 
 
+@payouts_app.command("deliver")
+def payouts_deliver(
+    run: RunArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder to deliver the run's stored pain.001 file into.")],
+    db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Deliver an executed run's payment file again (the stored bytes; audited; finance or admin)."""
+    from atlas_xl.workflow.execution import deliver_run
+
+    result = deliver_run(_open(db), run, user, out)
+    _emit(as_json, result.to_dict(), result.line())
+
+
 @payouts_app.command("cancel")
 def payouts_cancel(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel a run that has not been executed."""
-    from atlas_xl.workflow.service import cancel_run
+    from atlas_xl.workflow.runs import cancel_run
 
     summary = cancel_run(_open(db), run, user)
     _emit(as_json, summary.to_dict(), f"cancelled run {summary.ref}")
@@ -176,7 +197,7 @@ def payouts_mark(
     db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Mark an executed run settled, or one of its payouts settled / returned / rejected."""
-    from atlas_xl.workflow.service import mark_run
+    from atlas_xl.workflow.runs import mark_run
 
     detail = mark_run(_open(db), run, user, status, payout=payout, reason=reason)
     target = f"payout {payout} of run {detail.summary.ref}" if payout else f"run {detail.summary.ref}"
@@ -197,7 +218,7 @@ def audit_show(
     db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show audit entries, filtered by client, run, user (--by) and date range."""
-    from atlas_xl.workflow.service import audit_entries
+    from atlas_xl.workflow.audit_queries import audit_entries
 
     entries = audit_entries(_open(db), user, client=client, run=run, actor=actor, since=since, until=until)
     lines = [f"{e['seq']:>6} {e['at'][:19]} {e['actor']:<16} {e['action']:<22} {e['entity']} {e['entity_id']}"
@@ -208,7 +229,7 @@ def audit_show(
 @audit_app.command("verify")
 def audit_verify(db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Check the hash chain; exit 1 naming the first bad entry if anything was edited, removed or moved."""
-    from atlas_xl.workflow.service import verify_audit
+    from atlas_xl.workflow.audit_queries import verify_audit
 
     result = verify_audit(_open(db), user)
     _emit(as_json, result.to_dict(),

@@ -36,7 +36,7 @@ def load_stored_portfolio(data_path: Path, db: str | None, use_store: bool) -> P
     if not use_store:
         return portfolio
     from atlas_xl.store.database import open_store  # lazy: start-up (module docstring)
-    from atlas_xl.workflow.service import apply_overrides
+    from atlas_xl.workflow.history import apply_overrides
 
     return apply_overrides(open_store(db), portfolio)
 

@@ -67,6 +67,31 @@ class Subaccount(StrEnum):
     EXTERNAL = "external"  # the counter-party side of money entering or leaving the client's books
 
 
+class RunStatus(StrEnum):
+    """A payout run: proposed -> approved -> executed (file recorded) -> settled; or cancelled / superseded."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    EXECUTED = "executed"
+    SETTLED = "settled"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+
+
+class PayoutStatus(StrEnum):
+    """One payout of a run."""
+
+    PENDING = "pending"  # in a run that has not been executed
+    PAID = "paid"  # sent in an executed run's file
+    SETTLED = "settled"
+    RETURNED = "returned"
+    REJECTED = "rejected"
+
+
+OPEN_RUN_STATUSES = (RunStatus.PROPOSED, RunStatus.APPROVED)
+PAID_RUN_STATUSES = (RunStatus.EXECUTED, RunStatus.SETTLED)  # its file has gone to the bank
+
+
 class BlockReason(StrEnum):
     BLOCKED = "BLOCKED"
     KYC_PENDING = "KYC_PENDING"

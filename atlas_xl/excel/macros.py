@@ -262,7 +262,7 @@ def _load_data(book: WorkbookIO, source: str | Path | None = None) -> str:
     if not path:
         raise ConfigError(f"no data to load; put a CSV folder or .xlsx path in the '{DATA_PATH}' row of the "
                           f"{CONFIG_SHEET} sheet")
-    from atlas_xl.workflow.service import apply_overrides
+    from atlas_xl.workflow.history import apply_overrides
 
     # validated completely before anything is written; the credit managers' stored limits and reserve
     # terms go into the tables, so formulas, Refresh all, proposals and exports all see the same terms
@@ -314,21 +314,19 @@ def _refresh_all(book: WorkbookIO) -> str:
 def _propose_run(book: WorkbookIO) -> str:
     from atlas_xl.engines.run import compute_payouts
     from atlas_xl.settings import load_settings
-    from atlas_xl.workflow import service as workflow
+    from atlas_xl.workflow import history
+    from atlas_xl.workflow import runs as workflow
 
-    as_of, user, store = _as_of(book), book.user_name(), _store(book)
-    frame = compute_payouts(workflow.apply_overrides(store, _portfolio(book)), as_of, load_settings())
-    wanted = sorted((str(r.client_id), int(r.amount_cents)) for r in frame[frame["ready"]].itertuples())
-    for run in workflow.list_runs(store, user, payout_date=as_of):  # an unchanged open run: click twice = once
-        if run.status in ("proposed", "approved"):
-            detail = workflow.show_run(store, run.ref, user)
-            have = sorted((str(p["client_id"]), int(p["amount_cents"])) for p in detail.payouts)
-            if have == wanted:
-                book.write_name("PayoutRun", run.ref)
-                return _run_text(run, "proposed")
-    result = workflow.propose_run(store, frame, as_of, user, source="operations workbook")
-    book.write_name("PayoutRun", result.run.ref)
-    return _run_text(result.run, "proposed")
+    as_of, user, store, settings = _as_of(book), book.user_name(), _store(book), load_settings()
+    portfolio, basis = history.with_store_history(store, _portfolio(book))
+    frame = compute_payouts(portfolio, as_of, settings)
+    # click twice = once: an open run with the same snapshot (every field of the file, not only ids and amounts)
+    run = workflow.find_open_run(store, frame, as_of, user, settings=settings)
+    if run is None:
+        run = workflow.propose_run(store, frame, as_of, user, settings=settings, source="operations workbook",
+                                   basis=basis).run
+    book.write_name("PayoutRun", run.ref)
+    return _run_text(run, "proposed")
 
 
 def _run_text(run: Any, verb: str) -> str:
@@ -347,7 +345,7 @@ def _run_ref(book: WorkbookIO) -> str:
 
 
 def _approve_run(book: WorkbookIO) -> str:
-    from atlas_xl.workflow import service as workflow
+    from atlas_xl.workflow import runs as workflow
 
     ref, user, store = _run_ref(book), book.user_name(), _store(book)
     run = workflow.show_run(store, ref, user).summary
@@ -358,7 +356,7 @@ def _approve_run(book: WorkbookIO) -> str:
 
 
 def _generate_sepa(book: WorkbookIO) -> str:
-    from atlas_xl.workflow import service as workflow
+    from atlas_xl.workflow import execution as workflow
 
     ref, user, store = _run_ref(book), book.user_name(), _store(book)
     result = workflow.execute_run(store, ref, user, _output_folder(book))  # exactly once; a repeat returns it

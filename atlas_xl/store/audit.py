@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from atlas_xl.store.database import GENESIS_HASH, AuditEntry, AuditHead, write_lock
+from atlas_xl.store.database import write_lock
+from atlas_xl.store.models import GENESIS_HASH, AuditEntry, AuditHead
 
 
 def canonical_json(value: Any) -> str:

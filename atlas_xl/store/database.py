@@ -1,8 +1,9 @@
-"""The payout store: SQLAlchemy 2 models, opening a database (SQLite file or PostgreSQL) and migrating it.
+"""The payout store: opening a database (SQLite file or PostgreSQL), its sessions, and migrating it.
 
-The schema is owned by the Alembic migrations in ``atlas_xl/store/migrations``; the models here mirror the head
-revision (a test compares them). ``open_store(url)`` always runs ``upgrade head`` first, so an existing
-database upgrades in place and a missing SQLite file is created on first use.
+The schema is owned by the Alembic migrations in ``atlas_xl/store/migrations``; the ORM tables are in
+``atlas_xl.store.models`` (they mirror the head revision; a test compares them). ``open_store(url)`` always
+runs ``upgrade head`` first, so an existing database upgrades in place and a missing SQLite file is created
+on first use.
 
 Concurrency: every transaction on SQLite starts with ``BEGIN IMMEDIATE`` (one writer at a time, others
 wait up to the busy timeout) and every writing transaction on PostgreSQL first locks the single
@@ -17,175 +18,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Date,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    inspect,
-    select,
-)
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError as SAArgumentError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from atlas_xl.errors import ConfigError, hide_passwords
+from atlas_xl.store.models import AuditHead
 
-GENESIS_HASH = "0" * 64  # the "previous hash" of the first audit entry
 SQLITE_BUSY_TIMEOUT_S = 60
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(20))
-    active: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[str] = mapped_column(String(64))
-
-
-class PayoutRun(Base):
-    __tablename__ = "payout_runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    payout_date: Mapped[date] = mapped_column(Date, index=True)
-    status: Mapped[str] = mapped_column(String(20))
-    total_cents: Mapped[int] = mapped_column(BigInteger)
-    payout_count: Mapped[int] = mapped_column(Integer)
-    excluded_count: Mapped[int] = mapped_column(Integer)
-    approvals_required: Mapped[int] = mapped_column(Integer)
-    # sha256 over the canonical JSON of the snapshotted payouts: execution refuses a run whose rows changed
-    snapshot_sha256: Mapped[str] = mapped_column(String(64))
-    # the paying account is snapshotted too, so the approved file cannot change under the approvers
-    debtor_name: Mapped[str] = mapped_column(String(140))
-    debtor_iban: Mapped[str] = mapped_column(String(34))
-    debtor_bic: Mapped[str] = mapped_column(String(11))
-    source: Mapped[str] = mapped_column(String(500))
-    proposed_by: Mapped[str] = mapped_column(String(64))
-    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    executed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    file_name: Mapped[str | None] = mapped_column(String(1000), nullable=True)
-    superseded_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # revision 0002
-    file_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    pain_version: Mapped[str | None] = mapped_column(String(20), nullable=True)
-
-
-class RunPayout(Base):
-    __tablename__ = "run_payouts"
-    __table_args__ = (UniqueConstraint("run_id", "client_id", name="uq_run_payouts_run_client"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("payout_runs.id"), index=True)
-    client_id: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(String(500))
-    country: Mapped[str] = mapped_column(String(2))
-    iban: Mapped[str] = mapped_column(String(64))
-    bic: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    amount_cents: Mapped[int] = mapped_column(BigInteger)
-    remittance: Mapped[str] = mapped_column(String(500))
-    end_to_end_id: Mapped[str] = mapped_column(String(35))
-    status: Mapped[str] = mapped_column(String(20))
-    # revision 0002: why a payout was returned or rejected (bank reason code / free text)
-    status_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
-
-
-class RunExclusion(Base):
-    __tablename__ = "run_exclusions"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("payout_runs.id"), index=True)
-    client_id: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(String(500))
-    reasons: Mapped[str] = mapped_column(String(500))
-
-
-class RunApproval(Base):
-    __tablename__ = "run_approvals"
-    # one approval per user per run, enforced by the database as well as by the service
-    __table_args__ = (UniqueConstraint("run_id", "user_name", name="uq_run_approvals_run_user"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("payout_runs.id"), index=True)
-    user_name: Mapped[str] = mapped_column(String(64))
-    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class PaidPayout(Base):
-    """One row per (client, payout date) that left in an executed run: the database-level never-twice rule."""
-
-    __tablename__ = "paid_payouts"
-    __table_args__ = (UniqueConstraint("client_id", "payout_date", name="uq_paid_payouts_client_date"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(20))
-    payout_date: Mapped[date] = mapped_column(Date)
-    run_id: Mapped[int] = mapped_column(ForeignKey("payout_runs.id"), index=True)
-
-
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[str] = mapped_column(String(40), index=True)  # ISO 8601 UTC text: hashed exactly as stored
-    actor: Mapped[str] = mapped_column(String(64), index=True)
-    action: Mapped[str] = mapped_column(String(40))
-    entity: Mapped[str] = mapped_column(String(20))
-    entity_id: Mapped[str] = mapped_column(String(64))
-    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    client_id: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
-    before_json: Mapped[str] = mapped_column(Text)
-    after_json: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
-
-
-class AuditHead(Base):
-    """The single row naming the last audit entry: detects a truncated tail and serialises writers."""
-
-    __tablename__ = "audit_head"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class CreditLimitOverride(Base):
-    """revision 0002: a credit manager's limit for a client, replacing the limit in the data."""
-
-    __tablename__ = "credit_limit_overrides"
-    client_id: Mapped[str] = mapped_column(String(20), primary_key=True)
-    credit_limit_cents: Mapped[int] = mapped_column(BigInteger)
-    changed_by: Mapped[str] = mapped_column(String(64))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ReserveTermOverride(Base):
-    """revision 0002: reserve terms set by a credit manager; NULL keeps the value from the data."""
-
-    __tablename__ = "reserve_term_overrides"
-    client_id: Mapped[str] = mapped_column(String(20), primary_key=True)
-    reserve: Mapped[str] = mapped_column(String(10), primary_key=True)
-    rate_ppm: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    hold_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    hold_basis: Mapped[str | None] = mapped_column(String(10), nullable=True)
-    cap_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    fixed_amount_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    min_balance_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    changed_by: Mapped[str] = mapped_column(String(64))
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # ---------------------------------------------------------------------------------------------- URLs
@@ -309,7 +153,7 @@ def alembic_config(connection: object | None = None):  # type: ignore[no-untyped
 
 
 # the newest file in atlas_xl/store/migrations/versions (a test checks that it is Alembic's head)
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

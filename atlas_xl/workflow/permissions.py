@@ -1,7 +1,7 @@
 """Who may do what: the one permission table of the payout workflow (roles are stored with the users).
 
 Rules that depend on the run rather than the role (the proposer never approves their own run, large runs
-need two distinct approvers) live in atlas_xl.workflow.service beside the state they look at.
+need two distinct approvers) live in atlas_xl.workflow.runs beside the state they look at.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class Action(StrEnum):
     PROPOSE = "propose"
     APPROVE = "approve"
     EXECUTE = "execute"
+    DELIVER = "deliver"  # deliver an executed run's stored file (again) into a folder
     CANCEL = "cancel"
     MARK = "mark"  # settled / returned / rejected
     READ = "read"  # list and show runs, show and verify the audit trail
@@ -39,6 +40,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = MappingProxyType({
     Action.PROPOSE: frozenset({Role.OPERATIONS}),
     Action.APPROVE: frozenset({Role.FINANCE}),
     Action.EXECUTE: frozenset({Role.FINANCE}),
+    Action.DELIVER: frozenset({Role.FINANCE, Role.ADMIN}),
     # the team that proposes may withdraw its proposal; finance may stop a run it will not pay
     Action.CANCEL: frozenset({Role.OPERATIONS, Role.FINANCE}),
     Action.MARK: frozenset({Role.FINANCE}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from atlas_xl.store.database import Base
+from atlas_xl.store.models import Base
 
 # An arbitrary constant: every Atlas process migrating the same PostgreSQL database waits on this lock,
 # so two first-time `atlas-xl` runs cannot create the schema twice.

@@ -1,0 +1,140 @@
+"""What every workflow module shares: parsing run refs and dates, the acting user, one audited transaction
+(`perform`), and reading a run back as its typed summary / detail."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from atlas_xl.domain.model import CLIENT_ID_PATTERN, PayoutStatus, RunStatus
+from atlas_xl.errors import ArgumentError, DateError, PermissionDenied
+from atlas_xl.store import audit
+from atlas_xl.store.database import Store, write_lock
+from atlas_xl.store.models import PayoutRun, RunApproval, RunExclusion, RunPayout, User
+from atlas_xl.workflow.permissions import Action, require
+from atlas_xl.workflow.results import ExcludedLine, PayoutLine, RunDetail, RunSummary
+
+CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
+_RUN_REF = re.compile(r"^[Rr]?([0-9]{1,9})$")
+
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_run_ref(text: str | int) -> int:
+    """'R12', 'r12' or '12' -> 12; anything else (paths, SQL, ...) is refused."""
+    match = _RUN_REF.match(str(text).strip())
+    if not match or int(match.group(1)) < 1:
+        raise ArgumentError(f"{str(text)[:60]!r} is not a payout run id; expected e.g. R12 (see `payouts list`)")
+    return int(match.group(1))
+
+
+def parse_date(text: str | date) -> date:
+    if isinstance(text, datetime):
+        return text.date()
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise DateError(f"{str(text)[:40]!r} is not a date; expected YYYY-MM-DD, e.g. 2024-03-28") from None
+
+
+def check_client_id(client_id: str) -> str:
+    if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+        raise ArgumentError(f"{str(client_id)[:40]!r} is not a client id; expected 1-20 of A-Z a-z 0-9 _ -")
+    return client_id
+
+
+def acting_user(session: Session, name: str | None) -> User:
+    if not name or not name.strip():
+        raise PermissionDenied("no acting user; pass --user NAME or set ATLAS_USER")
+    user = session.execute(select(User).where(User.name == name.strip())).scalar_one_or_none()
+    if user is None:
+        raise PermissionDenied(f"unknown user {name[:64]!r}; an admin adds users with `atlas-xl users add`")
+    if not user.active:
+        raise PermissionDenied(f"user {user.name!r} is deactivated")
+    return user
+
+
+def authorise(session: Session, name: str | None, action: Action) -> User:
+    user = acting_user(session, name)
+    require(user.name, user.role, action)
+    return user
+
+
+def perform(store: Store, user: str | None, action: Action, entity: str, entity_id: str,
+            work: Callable[[Session], T], *, run_id: int | None = None, client_id: str | None = None,
+            write: bool = True) -> T:
+    """Run `work` in one transaction; a refusal is recorded in the audit trail and then re-raised."""
+    try:
+        with store.transaction() as session:
+            if write:
+                write_lock(session)
+            return work(session)
+    except PermissionDenied as denied:
+        with store.transaction() as session:
+            audit.append(session, actor=(user or "(none)").strip()[:64] or "(none)", action="refused",
+                         entity=entity, entity_id=entity_id, run_id=run_id, client_id=client_id,
+                         before=None, after={"action": action.value, "reason": str(denied)})
+        raise
+
+
+def get_run(session: Session, run_id: int, *, lock: bool = False) -> PayoutRun:
+    query = select(PayoutRun).where(PayoutRun.id == run_id)
+    if lock:
+        query = query.with_for_update()
+    run = session.execute(query).scalar_one_or_none()
+    if run is None:
+        raise ArgumentError(f"no payout run R{run_id}; expected a run id from `atlas-xl payouts list`")
+    return run
+
+
+def run_summary(session: Session, run: PayoutRun) -> RunSummary:
+    approvers = session.execute(
+        select(RunApproval.user_name).where(RunApproval.run_id == run.id).order_by(RunApproval.id)
+    ).scalars().all()
+    return RunSummary(
+        run_id=run.id, ref=f"R{run.id}", payout_date=run.payout_date, status=RunStatus(run.status),
+        total_cents=int(run.total_cents), payout_count=int(run.payout_count),
+        excluded_count=int(run.excluded_count), approvals=tuple(approvers),
+        approvals_required=int(run.approvals_required), proposed_by=run.proposed_by,
+        executed_by=run.executed_by, file_name=run.file_name, file_sha256=run.file_sha256,
+        pain_version=run.pain_version, superseded_by=run.superseded_by, snapshot_sha256=run.snapshot_sha256,
+        requested_execution_date=run.requested_execution_date,
+        delivered_at=None if run.delivered_at is None else utc(run.delivered_at), delivered_by=run.delivered_by,
+        delivered_to=run.delivered_to,
+    )
+
+
+def run_detail(session: Session, run: PayoutRun) -> RunDetail:
+    payouts = session.execute(
+        select(RunPayout).where(RunPayout.run_id == run.id).order_by(RunPayout.client_id)).scalars().all()
+    excluded = session.execute(
+        select(RunExclusion).where(RunExclusion.run_id == run.id).order_by(RunExclusion.client_id)).scalars()
+    return RunDetail(
+        run_summary(session, run),
+        tuple(PayoutLine(client_id=p.client_id, name=p.name, iban=p.iban, bic=p.bic,
+                         amount_cents=int(p.amount_cents), remittance=p.remittance, end_to_end_id=p.end_to_end_id,
+                         status=PayoutStatus(p.status), reason=p.status_reason) for p in payouts),
+        tuple(ExcludedLine(client_id=e.client_id, name=e.name, reasons=e.reasons) for e in excluded),
+    )
+
+
+def run_state(run: PayoutRun) -> dict[str, Any]:
+    """The audit's before/after view of a run."""
+    return {"status": str(run.status), "total_cents": int(run.total_cents), "payout_count": int(run.payout_count),
+            "file_sha256": run.file_sha256}
