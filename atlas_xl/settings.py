@@ -1,26 +1,12 @@
-"""Settings with defaults, overridable from the environment (ATLAS_*) or the CLI; one frozen object."""
+"""Settings with defaults: one frozen object. Read from the environment (ATLAS_*) by
+atlas_xl.inputs.environment.load_settings, so that the engines that take it touch no OS interface."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
 
-from atlas_xl.domain.money import rate_to_ppm, to_cents
+from atlas_xl.domain.money import rate_to_ppm
 from atlas_xl.errors import ConfigError
-
-
-@lru_cache(maxsize=1)
-def machine_memory_bytes() -> int | None:
-    """The machine's physical memory in bytes, None where it cannot be read (Windows has no sysconf).
-
-    Read here, outside the engines (which touch no OS interface): `Settings.memory_bytes` carries it to
-    `engines.run`, which refuses a run whose client-days would not fit (see `engines.run.client_day_limit`).
-    """
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -38,7 +24,7 @@ class Settings:
     debtor_iban: str = "DE89370400440532013000"
     debtor_bic: str = "COBADEFFXXX"
     # the memory one engine run may plan with (bytes; None: unknown): the machine's physical memory
-    memory_bytes: int | None = field(default_factory=machine_memory_bytes)
+    memory_bytes: int | None = None
 
     def with_thresholds(self, warning: object | None = None, breach: object | None = None) -> Settings:
         new = self
@@ -52,15 +38,3 @@ class Settings:
                 f"{new.breach_ppm / 1e6:.4f}; expected e.g. --warning 0.8 --breach 1.0"
             )
         return new
-
-
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
-    settings = Settings()
-    if "ATLAS_DUAL_APPROVAL_EUR" in env:
-        settings = replace(settings, dual_approval_cents=to_cents(env["ATLAS_DUAL_APPROVAL_EUR"]))
-    # a debtor variable set but empty keeps the default
-    settings = replace(settings, debtor_name=env.get("ATLAS_DEBTOR_NAME") or settings.debtor_name,
-                       debtor_iban=env.get("ATLAS_DEBTOR_IBAN") or settings.debtor_iban,
-                       debtor_bic=env.get("ATLAS_DEBTOR_BIC") or settings.debtor_bic)
-    return settings.with_thresholds(env.get("ATLAS_WARNING_THRESHOLD"), env.get("ATLAS_BREACH_THRESHOLD"))

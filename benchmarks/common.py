@@ -43,7 +43,7 @@ def best_of(repeat: int, func: Callable[[], T]) -> tuple[float, T]:
 def data_dir(clients: int, days: int, seed: int = SEED) -> Path:
     """A folder with the generator's four CSV files for this size, written once and reused (temp dir)."""
     from atlas_xl.domain.model import TABLES
-    from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
+    from atlas_xl.examples.portfolio import generate_portfolio, write_csv
 
     folder = Path(tempfile.gettempdir()) / f"atlas-bench-{clients}x{days}-s{seed}"
     if not all((folder / f"{t}.csv").exists() for t in TABLES):

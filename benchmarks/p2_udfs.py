@@ -53,7 +53,7 @@ def excel_rows(frame: pd.DataFrame, table: str) -> list[list[object]]:
 
 def loans_table(rows: int) -> pd.DataFrame:
     """`rows` loans: the generator's loan mix repeated, with unique loan ids."""
-    from atlas_xl.inputs.example_generator import generate_portfolio
+    from atlas_xl.examples.portfolio import generate_portfolio
 
     base = generate_portfolio(clients=2000, days=1)["loans"]
     out = pd.concat([base] * (rows // len(base) + 1), ignore_index=True).iloc[:rows].copy()
@@ -63,7 +63,7 @@ def loans_table(rows: int) -> pd.DataFrame:
 
 def settlement_tables(rows: int) -> dict[str, pd.DataFrame]:
     """A portfolio whose settlements table has about `rows` rows (clients x 365 days)."""
-    from atlas_xl.inputs.example_generator import generate_portfolio
+    from atlas_xl.examples.portfolio import generate_portfolio
 
     days = 365 if rows >= 365 * 5 else 60
     return generate_portfolio(clients=max(rows // days, 1), days=days)

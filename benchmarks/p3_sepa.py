@@ -25,7 +25,7 @@ TARGET = 3.0  # the writer <= 3x lxml parse + validate
 
 def transfers(count: int) -> list[object]:
     """Payouts to the generator's clients (real-format IBANs with their BICs), amounts from 1.00 up."""
-    from atlas_xl.inputs.example_generator import generate_portfolio
+    from atlas_xl.examples.portfolio import generate_portfolio
     from atlas_xl.outputs.sepa.pain001 import CreditTransfer
 
     clients = generate_portfolio(clients=count, days=1)["clients"]  # one payout per client, as in a run

@@ -12,7 +12,7 @@ import pytest
 from atlas_xl.domain.accounts import iban_problems
 from atlas_xl.domain.epc_text import iban_compact as iso_checks_only
 from atlas_xl.errors import SepaError
-from atlas_xl.inputs.example_generator import generate_portfolio
+from atlas_xl.examples.portfolio import generate_portfolio
 from tests.reference import iban_is_valid
 from tests.test_sepa import THREE, build
 

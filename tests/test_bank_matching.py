@@ -1,4 +1,4 @@
-"""Statement matching (engines/bank_matching.py) and the bank-side generator (inputs/bank_samples.py)."""
+"""Statement matching (engines/bank_matching.py) and the bank-side generator (examples/bank_files.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from atlas_xl.engines.bank_matching import (
 )
 from atlas_xl.errors import AtlasError
 from atlas_xl.inputs.bank_files import read_notification, read_statement, read_status_report
-from atlas_xl.inputs.bank_samples import Credit, bank_side_files
+from atlas_xl.examples.bank_files import Credit, bank_side_files
 
 DATA = Path(__file__).parent / "data" / "bank"
 DAY = date(2025, 3, 4)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from atlas_xl.cli.app import main
 from atlas_xl.engines.run import run_engines
 from atlas_xl.errors import ArgumentError
-from atlas_xl.inputs.example_generator import HOSTILE_NAMES
+from atlas_xl.examples.portfolio import HOSTILE_NAMES
 from atlas_xl.outputs.dashboard import render as dash
 from tests.portfolio_builder import client, daily_sales, portfolio, reserve
 

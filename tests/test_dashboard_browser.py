@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from atlas_xl.cli.app import main
 from atlas_xl.domain.money import format_eur
 from atlas_xl.engines.run import run_engines
-from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
+from atlas_xl.examples.portfolio import generate_portfolio, write_csv
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.outputs.dashboard.render import write_dashboard
 

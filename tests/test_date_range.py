@@ -22,8 +22,9 @@ from atlas_xl.engines.run import run_engines
 from atlas_xl.engines.schedules import build_schedule, portfolio_schedules
 from atlas_xl.errors import ArgumentError, DateError, LoadError
 from atlas_xl.excel import ranges as xe
+from atlas_xl.inputs.environment import load_settings, machine_memory_bytes
 from atlas_xl.inputs.portfolio import load_portfolio, table_from_frame
-from atlas_xl.settings import Settings, load_settings, machine_memory_bytes
+from atlas_xl.settings import Settings
 from tests.test_loader import only, problems_of, with_row, write_folder
 
 OUT_OF_RANGE = "out of range; expected a date from 1900-01-01 to 2099-12-31"

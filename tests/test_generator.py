@@ -16,8 +16,8 @@ from atlas_xl.cli.app import main
 from atlas_xl.domain.calendar import closing_reason, is_banking_date
 from atlas_xl.domain.model import TABLES
 from atlas_xl.errors import OutputError
-from atlas_xl.inputs import example_generator as generator
-from atlas_xl.inputs.example_generator import (
+from atlas_xl.examples import portfolio as generator
+from atlas_xl.examples.portfolio import (
     HOSTILE_NAMES,
     _cents_text,
     _rate_text,

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from atlas_xl.cli.app import main
-from atlas_xl.inputs.example_generator import HOSTILE_NAMES, generate_portfolio, write_csv
+from atlas_xl.examples.portfolio import HOSTILE_NAMES, generate_portfolio, write_csv
 
 FORMULA_LIKE = [n for n in HOSTILE_NAMES if n[:1] in ("=", "+", "-", "@", "\t", "\r")]
 

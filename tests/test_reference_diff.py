@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from atlas_xl.domain.model import Movement, Portfolio, Subaccount
 from atlas_xl.engines.ledger import LEGS
 from atlas_xl.engines.run import EngineResult, run_engines
-from atlas_xl.inputs.example_generator import generate_portfolio
+from atlas_xl.examples.portfolio import generate_portfolio
 from atlas_xl.inputs.portfolio import portfolio_from_tables
 from tests.portfolio_builder import VALID_IBANS, client, daily_sales, easter_portfolio, loan, portfolio, reserve
 from tests.reference import DAILY_COLUMNS, ReferenceResult, reference_run

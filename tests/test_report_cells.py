@@ -225,3 +225,12 @@ def test_sheet_text_array_cuts_text_past_excels_limit() -> None:
     values, quoted = sheet_text_array(texts("=" + "x" * 40_000, "short"), str)
     assert [len(v) for v in values.to_pylist()] == [32_767, 5]
     assert quoted.to_pylist() == [True, False]
+
+
+def test_the_domain_control_characters_are_openpyxls():
+    """domain/cell_text writes openpyxl's ILLEGAL_CHARACTERS_RE out (the domain imports no workbook library)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from atlas_xl.domain.cell_text import CONTROL_CHARACTERS
+
+    assert CONTROL_CHARACTERS == ILLEGAL_CHARACTERS_RE.pattern

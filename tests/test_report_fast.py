@@ -245,7 +245,7 @@ def test_sheets_split_past_the_row_limit_match_the_per_cell_writer(tmp_path: Pat
 def hostile_result(tmp_path_factory):
     """A generated portfolio with formula-like, padded and non-ASCII client names, as `atlas-xl run` loads it."""
     from atlas_xl.engines.run import run_engines
-    from atlas_xl.inputs.example_generator import generate_portfolio, write_csv
+    from atlas_xl.examples.portfolio import generate_portfolio, write_csv
     from atlas_xl.inputs.portfolio import load_portfolio
 
     folder = tmp_path_factory.mktemp("hostile")

@@ -10,8 +10,8 @@ import typer
 from atlas_xl.cli.common import AsOfOption, BreachOption, DataOption, DbOpt, StoreOption, WarningOption, resolve_db
 from atlas_xl.cli.run import load_stored_portfolio
 from atlas_xl.errors import ArgumentError
+from atlas_xl.inputs.environment import load_settings
 from atlas_xl.inputs.example_data import example_data_dir
-from atlas_xl.settings import load_settings
 
 
 def dashboard(

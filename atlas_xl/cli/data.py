@@ -22,7 +22,7 @@ def example_data(
 ) -> None:
     """Generate the example portfolio (deterministic for a seed)."""
     # lazy: pandas and openpyxl would cost every atlas-xl start-up ~2 s (measured: atlas_xl.cli.common)
-    from atlas_xl.inputs.example_generator import EXCEL_MAX_ROWS, generate_portfolio, write_csv, write_xlsx
+    from atlas_xl.examples.portfolio import EXCEL_MAX_ROWS, generate_portfolio, write_csv, write_xlsx
 
     try:
         end_date = dt.date.fromisoformat(end)

@@ -19,9 +19,9 @@ from rich.table import Table
 
 from atlas_xl.cli.common import AsOfOption, BreachOption, DataOption, DbOpt, StoreOption, WarningOption, resolve_db
 from atlas_xl.domain.money import format_eur
+from atlas_xl.inputs.environment import load_settings
 from atlas_xl.inputs.example_data import example_data_dir
 from atlas_xl.outputs.files import safe_output_dir
-from atlas_xl.settings import load_settings
 
 if TYPE_CHECKING:
     from atlas_xl.domain.model import Portfolio

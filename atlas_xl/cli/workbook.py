@@ -18,7 +18,7 @@ def build(
 ) -> None:
     """Build the macro-enabled operations workbook (tables, ATLAS_* formulas, buttons, VBA project)."""
     from atlas_xl.excel.workbook import build_workbook
-    from atlas_xl.settings import load_settings
+    from atlas_xl.inputs.environment import load_settings
 
     written = build_workbook(out, data, load_settings())
     typer.echo(f"wrote {written}")

@@ -313,7 +313,7 @@ def _refresh_all(book: WorkbookIO) -> str:
 
 def _propose_run(book: WorkbookIO) -> str:
     from atlas_xl.engines.run import compute_payouts
-    from atlas_xl.settings import load_settings
+    from atlas_xl.inputs.environment import load_settings
     from atlas_xl.workflow import history
     from atlas_xl.workflow import runs as workflow
 
@@ -365,8 +365,8 @@ def _generate_sepa(book: WorkbookIO) -> str:
 
 def _export_report(book: WorkbookIO) -> str:
     from atlas_xl.engines.run import run_engines
+    from atlas_xl.inputs.environment import load_settings
     from atlas_xl.outputs.report.layout import write_report
-    from atlas_xl.settings import load_settings
 
     warning, breach = book.read_name("WarningThreshold"), book.read_name("BreachThreshold")
     settings = load_settings().with_thresholds(warning, breach)

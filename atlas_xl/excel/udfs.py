@@ -21,7 +21,7 @@ from atlas_xl.domain.model import DayCount, Frequency, RepaymentMethod, ReserveK
 from atlas_xl.errors import ArgumentError
 from atlas_xl.excel import args as xa
 from atlas_xl.excel import ranges as xe
-from atlas_xl.settings import load_settings
+from atlas_xl.inputs.environment import load_settings
 
 SCHEDULE_HEADER = ["Due date", "Opening", "Interest", "Principal", "Payment", "Closing"]
 PROJECTION_HEADER = ["Month", "Principal", "Interest", "Payment", "Outstanding"]

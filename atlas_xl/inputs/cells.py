@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atlas_xl.outputs.xlsafe import UNWRITABLE
+from atlas_xl.domain.cell_text import UNWRITABLE
 
 SHOWN_TEXT = 80  # characters of a long cell or line quoted in a problem
 

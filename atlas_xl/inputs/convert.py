@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from atlas_xl.domain.cell_text import FORMULA_TRIGGER_CLASS
 from atlas_xl.domain.model import CLIENT_ID_PATTERN, DATE_RANGE, MAX_AMOUNT_CENTS, supported_days
 from atlas_xl.domain.schemas import ColumnSpec
 from atlas_xl.inputs.cells import _NUMBER_KINDS
-from atlas_xl.outputs.xlsafe import FORMULA_TRIGGER_CLASS
 
 _ID_RE = CLIENT_ID_PATTERN
 _NUMBER_RE = r"^[+-]?[0-9]+(\.[0-9]*)?$"

@@ -16,12 +16,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from atlas_xl.domain.cell_text import UNWRITABLE_RE2, joined_text
 from atlas_xl.domain.model import TABLES, Portfolio
 from atlas_xl.domain.schemas import SCHEMAS, ColumnSpec, TableSchema
 from atlas_xl.errors import LoadError, Problem
 from atlas_xl.inputs.cells import _cell_text, _clipped, shown_text
 from atlas_xl.inputs.convert import _CONVERTERS, _DICT_KINDS, Issues, _expected, _np, _typed_converter
-from atlas_xl.outputs.xlsafe import UNWRITABLE_RE2, joined_text
 
 MAX_LISTED = 10  # problems listed per table, column and kind; the rest are counted in one line
 

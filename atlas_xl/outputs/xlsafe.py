@@ -6,28 +6,25 @@ openpyxl stores any str starting with "=" as a formula unless the cell type is f
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, WriteOnlyCell
+from openpyxl.cell.cell import Cell, WriteOnlyCell
 from openpyxl.utils.exceptions import IllegalCharacterError
 from openpyxl.worksheet.worksheet import Worksheet
 
+from atlas_xl.domain.cell_text import (  # noqa: F401 - re-exported for the writers
+    FORMULA_TRIGGER_CLASS,
+    FORMULA_TRIGGERS,
+    MAX_CELL_TEXT,
+    UNWRITABLE,
+    UNWRITABLE_RE2,
+    joined_text,
+    text_bytes,
+)
 from atlas_xl.errors import BadInput
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-# the same set as a regex character class, for vectorised (Arrow / pandas) guarding of whole columns
-FORMULA_TRIGGER_CLASS = "[" + "".join(re.escape(t) for t in FORMULA_TRIGGERS) + "]"
-MAX_CELL_TEXT = 32_767  # Excel's limit; openpyxl cuts longer text to it
-# What a cell cannot hold: openpyxl's refused control characters, plus what XML 1.0 cannot carry at all
-# (lone surrogates, U+FFFE, U+FFFF), which would otherwise fail deep inside the XML writer.
-UNWRITABLE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ud800-\udfff\ufffe\uffff]")
-# The same for Arrow's RE2 over UTF-8 text, which cannot hold a lone surrogate (tests compare every code point).
-UNWRITABLE_RE2 = ILLEGAL_CHARACTERS_RE.pattern + r"|[\x{FFFE}\x{FFFF}]"
 
 
 class UnwritableTextError(BadInput, IllegalCharacterError):
@@ -79,20 +76,6 @@ def sheet_texts(texts: list[str], locate: Callable[[int], str]) -> tuple[list[st
         raise UnwritableTextError(f"{locate(index)}: the text {texts[index]!r} holds the character "
                                   f"U+{ord(bad.group()):04X}, which a spreadsheet cell cannot hold")
     return texts, [t.startswith(FORMULA_TRIGGERS) for t in texts]
-
-
-def joined_text(texts: pa.Array) -> pa.Array:
-    """One value: the texts of a (large_)string array end to end, sharing its buffer (no copy). For whole-column
-    scans: one regex run over a column costs a fraction of one run per value."""
-    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
-    offsets = np.frombuffer(texts.buffers()[1], width)[[texts.offset, texts.offset + len(texts)]] if len(texts) \
-        else np.zeros(2, width)
-    return pa.Array.from_buffers(texts.type, 1, [None, pa.py_buffer(offsets), texts.buffers()[2]])
-
-
-def text_bytes(texts: pa.Array) -> bytes:
-    """The UTF-8 of a (large_)string array's texts end to end."""
-    return joined_text(texts)[0].as_buffer().to_pybytes() if len(texts) else b""
 
 
 def sheet_text_array(texts: pa.Array, locate: Callable[[int], str]) -> tuple[pa.Array, pa.Array]:

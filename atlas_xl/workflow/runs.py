@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from atlas_xl.domain.model import OPEN_RUN_STATUSES, PAID_RUN_STATUSES, PayoutStatus, RunStatus
 from atlas_xl.engines.run import compute_payouts
 from atlas_xl.errors import ArgumentError, PermissionDenied, WorkflowError
+from atlas_xl.inputs.environment import load_settings
 from atlas_xl.inputs.example_data import example_data_dir
 from atlas_xl.inputs.portfolio import load_portfolio
-from atlas_xl.settings import Settings, load_settings
+from atlas_xl.settings import Settings
 from atlas_xl.store import audit
 from atlas_xl.store.database import Store
 from atlas_xl.store.models import PaidPayout, PayoutRun, RunApproval, RunExclusion, RunPayout

@@ -1,4 +1,4 @@
-"""Write the bank's side of an executed payout run, for example data and tests (beside example_generator:
+"""Write the bank's side of an executed payout run, for example data and tests (beside the example portfolio generator:
 it feeds inputs, and it validates with the reader's own schemas).
 
 For a list of executed transfers (anything with end_to_end_id, amount_cents, creditor_name, creditor_iban, such
