@@ -17,8 +17,8 @@ from atlas_xl.engines.bank_matching import (
     match_statement,
 )
 from atlas_xl.errors import AtlasError
-from atlas_xl.inputs.bank_files import read_notification, read_statement, read_status_report
 from atlas_xl.examples.bank_files import Credit, bank_side_files
+from atlas_xl.inputs.bank_files import read_notification, read_statement, read_status_report
 
 DATA = Path(__file__).parent / "data" / "bank"
 DAY = date(2025, 3, 4)

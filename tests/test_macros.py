@@ -11,10 +11,10 @@ import pytest
 
 from atlas_xl.cli.app import main
 from atlas_xl.errors import AtlasError, ConfigError, LoadError, PermissionDenied, WorkflowError
+from atlas_xl.examples.portfolio import generate_portfolio, write_csv
 from atlas_xl.excel import macros, udfs
 from atlas_xl.excel import ranges as xe
 from atlas_xl.excel.workbook import TABLE_SHEETS, raw_tables
-from atlas_xl.examples.portfolio import generate_portfolio, write_csv
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.store.database import open_store
 from atlas_xl.workflow.runs import list_runs

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from atlas_xl.errors import ConfigError, OutputError
-from atlas_xl.excel.workbook import build_workbook_file
 from atlas_xl.examples.portfolio import generate_portfolio, write_csv, write_xlsx
+from atlas_xl.excel.workbook import build_workbook_file
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.outputs.dashboard.render import save_page
 from atlas_xl.outputs.files import OUTPUT_MODE_ENV, output_mode, replacing, write_atomic

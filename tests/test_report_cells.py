@@ -233,4 +233,4 @@ def test_the_domain_control_characters_are_openpyxls():
 
     from atlas_xl.domain.cell_text import CONTROL_CHARACTERS
 
-    assert CONTROL_CHARACTERS == ILLEGAL_CHARACTERS_RE.pattern
+    assert ILLEGAL_CHARACTERS_RE.pattern == CONTROL_CHARACTERS

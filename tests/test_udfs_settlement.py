@@ -13,11 +13,11 @@ import pytest
 
 from atlas_xl.domain.model import Portfolio
 from atlas_xl.engines.run import EngineResult, run_engines
+from atlas_xl.examples.portfolio import generate_portfolio, write_csv
 from atlas_xl.excel import ranges as xe
 from atlas_xl.excel import udfs
 from atlas_xl.excel.args import date_to_serial
 from atlas_xl.excel.workbook import raw_tables
-from atlas_xl.examples.portfolio import generate_portfolio, write_csv
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.settings import Settings
 
