@@ -67,7 +67,8 @@ def test_an_output_that_cannot_be_written_exits_73(tmp_path: Path, example_data_
     (tmp_path / "afile").write_text("x")
     code, _, err = _run(capsys, "dashboard", "--data", str(example_data_dir), "--no-store",
                         "--out", str(tmp_path / "afile" / "dashboard.html"))
-    assert code == 73 and "cannot write the output" in err and "Traceback" not in err
+    assert code == 73 and "Traceback" not in err
+    assert "cannot create the output folder" in err and "afile" in err and "a file has that name" in err
 
 
 def test_a_database_failure_exits_70_in_one_line_without_sql(store_db: str, capsys) -> None:
@@ -154,3 +155,9 @@ def test_db_before_the_command_wins_over_the_environment(tmp_path: Path, example
     monkeypatch.setenv("ATLAS_DB_URL", BAD)
     code, _, err = _run(capsys, "--db", store_db, "dashboard", "--data", str(example_data_dir), "--out", str(out))
     assert (code, err) == (0, "") and out.is_file()
+
+
+def test_db_before_a_store_command_is_the_store_used(store_db: str, tmp_path: Path, capsys) -> None:
+    """`atlas-xl --db URL users list` lists the users of URL, not of ATLAS_DB_URL's store (the default in tests)."""
+    code, out, _ = _run(capsys, "--db", store_db, "users", "list", "--user", "ada", "--json")
+    assert code == 0 and '"otto"' in out and '"ada"' in out

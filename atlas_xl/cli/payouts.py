@@ -28,9 +28,10 @@ RunArg = Annotated[str, typer.Argument(help="Run id, e.g. R12.", metavar="RUN")]
 
 
 def _open(db: str | None):  # type: ignore[no-untyped-def]
+    from atlas_xl.cli.common import resolve_db
     from atlas_xl.store.database import open_store
 
-    return open_store(db)
+    return open_store(resolve_db(db))  # --db after the command, else --db before it, else ATLAS_DB_URL
 
 
 def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
