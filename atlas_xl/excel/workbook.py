@@ -42,7 +42,7 @@ from atlas_xl.excel.vba.project import build_vba_project, document_module_source
 from atlas_xl.settings import Settings
 
 CREATED = dt.datetime(2024, 1, 1)  # fixed: the same data gives the same file
-UDF_MODULE = "atlas_xl.udfs"  # the shim existing workbooks name (atlas_xl/udfs.py)
+UDF_MODULE = "atlas_xl.excel.udfs"  # older workbooks name the shim atlas_xl.udfs (atlas_xl/udfs.py), still importable
 TABLE_SHEETS = {"clients": "Clients", "settlements": "Settlements", "loans": "Loans",
                 "reserve_terms": "ReserveTerms"}
 SHEETS = ["Dashboard", *TABLE_SHEETS.values(), "Payouts", "Reserves", "Exposure", "Schedules", "xlwings.conf"]
