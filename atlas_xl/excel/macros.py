@@ -2,7 +2,8 @@
 
 Each macro is written against `WorkbookIO`, a small interface with two implementations: `LiveBook`
 (the open workbook in Excel through xlwings, `xw.Book.caller()`; Windows / macOS only) and `FileBook` (a
-saved .xlsm/.xlsx, read through openpyxl and written by patching its sheet XML, used by `atlas-xl workbook refresh FILE` and the tests).
+saved .xlsm/.xlsx, read through openpyxl and written by patching its sheet XML (atlas_xl.excel.ooxml), used
+by `atlas-xl workbook refresh FILE` and the tests).
 
 Rules every macro keeps:
 - It first reads and computes everything, and only then writes: a failure (bad data, refused approval)
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import inspect
 import io
 import os
 import tempfile
@@ -289,9 +291,18 @@ def _load_data(book: WorkbookIO, source: str | Path | None = None) -> str:
     return f"Loaded {counts} from {Path(path).name}{refused}. Press Refresh all."
 
 
+def _raw(function: Callable[..., Any]) -> Callable[..., Any]:
+    """An ATLAS_* function without its cell-text error wrapper (excel_safe): a failure raises its own
+    AtlasError subclass, which run_macro decides on (never the `#ATLAS!` text of a cell)."""
+    return inspect.unwrap(function)
+
+
 def _refresh_all(book: WorkbookIO) -> str:
     from atlas_xl.excel import udfs
 
+    payout, readiness, reserve = _raw(udfs.ATLAS_PAYOUT), _raw(udfs.ATLAS_READINESS), _raw(udfs.ATLAS_RESERVE)
+    exposure, utilization = _raw(udfs.ATLAS_EXPOSURE), _raw(udfs.ATLAS_UTILIZATION)
+    limit_status = _raw(udfs.ATLAS_LIMIT_STATUS)
     as_of = _as_of(book)
     t = _tables(book)
     c, s, lo, r = t["clients"], t["settlements"], t["loans"], t["reserve_terms"]
@@ -299,19 +310,16 @@ def _refresh_all(book: WorkbookIO) -> str:
     ids = [[row[0]] for row in c[1:] if row and row[0] not in (None, "")]
     day = dt.datetime.combine(as_of, dt.time())
     sheets: dict[str, list[tuple[str, Any]]] = {
-        "Payouts": [("Payable", udfs.ATLAS_PAYOUT(ids, day, c, s, lo, r)),
-                    ("Readiness", udfs.ATLAS_READINESS(ids, day, c, s, lo, r))],
-        "Reserves": [("Rolling reserve", udfs.ATLAS_RESERVE(ids, day, s, r, "rolling")),
-                     ("Partner reserve", udfs.ATLAS_RESERVE(ids, day, s, r, "partner"))],
-        "Exposure": [("Exposure", udfs.ATLAS_EXPOSURE(ids, day, c, s, lo, r)),
-                     ("Utilization", udfs.ATLAS_UTILIZATION(ids, day, c, s, lo, r)),
-                     ("Limit status", udfs.ATLAS_LIMIT_STATUS(ids, day, c, s, lo, r, warning, breach))],
-    }
+        "Payouts": [("Payable", payout(ids, day, c, s, lo, r)),
+                    ("Readiness", readiness(ids, day, c, s, lo, r))],
+        "Reserves": [("Rolling reserve", reserve(ids, day, s, r, "rolling")),
+                     ("Partner reserve", reserve(ids, day, s, r, "partner"))],
+        "Exposure": [("Exposure", exposure(ids, day, c, s, lo, r)),
+                     ("Utilization", utilization(ids, day, c, s, lo, r)),
+                     ("Limit status", limit_status(ids, day, c, s, lo, r, warning, breach))],
+    }  # a failure above raises (bad tables, dates, thresholds): the whole refresh fails, nothing is written
     out: dict[str, list[list[object]]] = {}
     for sheet, columns in sheets.items():
-        for _title, cells in columns:
-            if isinstance(cells, str):  # an #ATLAS! message: the whole refresh fails, nothing is written
-                raise ArgumentError(cells.removeprefix("#ATLAS! "))
         header = ["client_id", *(title for title, _ in columns)]
         out[sheet] = [header] + [[cid[0], *(cells[i][0] for _, cells in columns)] for i, cid in enumerate(ids)]
     for sheet, rows in out.items():
