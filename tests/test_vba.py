@@ -351,7 +351,15 @@ def test_every_module_of_the_workbook_parses(built_modules: dict[str, str]) -> N
     assert sum(name.startswith("Sheet") for name in built_modules) == len(SHEETS)
     assert "Function ATLAS_PAYOUT(" in built_modules["xlwings_udfs.bas"]  # the wrappers are really there
     for name, code in built_modules.items():
-        assert module_errors(name, code) == [], name
+        if name != "xlwings.bas":  # xlwings' own module: test_xlwings_module_parses (slow)
+            assert module_errors(name, code) == [], name
+
+
+@pytest.mark.slow
+def test_xlwings_module_parses(built_modules: dict[str, str]) -> None:
+    """xlwings.bas (46 KB, the installed xlwings' own, see test_xlwings_module_matches_installed_python_package)
+    needs full-LL prediction: ~40 s per platform on an idle core with the Python ANTLR runtime."""
+    assert module_errors("xlwings.bas", built_modules["xlwings.bas"]) == []
 
 
 def test_a_broken_module_fails_the_parse(built_modules: dict[str, str]) -> None:
