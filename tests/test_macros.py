@@ -19,6 +19,7 @@ from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.store.database import open_store
 from atlas_xl.workflow.runs import list_runs
 from atlas_xl.workflow.users import add_user
+from tests.ooxml_parts import changes, dynamic_array_cells, snapshot
 
 
 @pytest.fixture
@@ -46,17 +47,9 @@ def as_user(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 
 
 def state(path: Path) -> dict[str, object]:
-    """Everything a user sees: every sheet's cells, the tables' ranges and the named cells."""
-    book = openpyxl.load_workbook(path, keep_vba=True)
-
-    def shown(value: object) -> object:  # an ArrayFormula compares by identity: compare its text and range
-        return (value.text, value.ref) if hasattr(value, "text") and hasattr(value, "ref") else value
-
-    return {
-        "cells": {ws.title: [[shown(c.value) for c in row] for row in ws.iter_rows()] for ws in book},
-        "tables": {ws.title: {n: ws.tables[n].ref for n in ws.tables} for ws in book},
-        "names": {n: d.attr_text for n, d in book.defined_names.items()},
-    }
+    """Everything a user sees, read from the parts (tests/ooxml_parts.py): every cell's formula, value and
+    number format, the tables, the named cells, the VBA project, buttons and dynamic-array metadata."""
+    return snapshot(path)
 
 
 def cell(path: Path, name: str) -> object:
@@ -230,3 +223,24 @@ def test_load_data_puts_the_stored_credit_limit_into_the_clients_table(book_path
     rows = sheet_rows(book_path, TABLE_SHEETS["clients"])
     header, c00001 = rows[0], next(r for r in rows[1:] if r[0] == "C00001")
     assert c00001[header.index("credit_limit")] == pytest.approx(123456.78)
+
+
+# ---------------------------------------------------------------------------------------------- fidelity
+def test_refresh_changes_only_its_cells_and_keeps_the_excel_parts(book_path: Path) -> None:
+    """Read by lxml from the parts: after Refresh all nothing but the status cell and the three computed
+    sheets differs; VBA, buttons, spills (metadata.xml + cm flags), tables, names, formats are kept."""
+    before = snapshot(book_path)
+    spills = dynamic_array_cells(before)
+    assert spills == {("Schedules", "A11"): "ATLAS_SCHEDULE(B2, B3, B4, B5, B6, B7, B8)",
+                      ("Schedules", "H11"): "ATLAS_PROJECTION(Loans[#All], AsOfDate)"}
+    assert [b["macro"] for b in before["buttons"]] == [
+        "[0]!AtlasLoadData", "[0]!AtlasRefreshAll", "[0]!AtlasProposeRun", "[0]!AtlasApproveRun",
+        "[0]!AtlasGenerateSepa", "[0]!AtlasExportReport"]
+    macros.refresh_all(macros.FileBook(book_path))
+    after = snapshot(book_path)
+    # 40 clients: header + 40 rows; Payouts / Reserves 3 columns, Exposure 4
+    allowed = {"Dashboard": ["B8"], "Payouts": ["A1:C41"], "Reserves": ["A1:C41"], "Exposure": ["A1:D41"]}
+    assert changes(before, after, allowed) == []
+    assert dynamic_array_cells(after) == spills
+    assert after["cells"][("Payouts", "B2")]["formula"] is None  # Refresh all writes values (by design)
+    assert after["cells"][("Dashboard", "B8")]["value"].startswith("Refreshed 40 clients")

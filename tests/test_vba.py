@@ -233,3 +233,154 @@ def test_windows_stubs_do_not_leak() -> None:
 
     udf_wrapper_source()
     assert "pythoncom" not in sys.modules and "xlwings.udfs" not in sys.modules
+
+
+# ---- every module of the built workbook, read back by olevba and parsed by the antlr4-vba grammar ---------
+# antlr4-vba's grammar is MS-VBAL's: conditional compilation (#Const / #If) has its own grammar (vba_cc), and
+# a class module is parsed in its exported .cls form (VERSION 1.0 CLASS header); VB_Base and
+# VB_TemplateDerived, the Office document-module attributes outside MS-VBAL, are left out of that parse.
+OFFICE_ONLY_ATTRIBUTES = ("Attribute VB_Base ", "Attribute VB_TemplateDerived ")
+CLASS_HEADER = "VERSION 1.0 CLASS\r\nBEGIN\r\n  MultiUse = -1  'True\r\nEND\r\n"
+
+
+def grammar_errors(source: str, cc: bool = False) -> list[str]:
+    from antlr4 import CommonTokenStream, InputStream
+    from antlr4.error.ErrorListener import ErrorListener
+
+    if cc:
+        from antlr4_vba.vba_ccLexer import vba_ccLexer as Lexer
+        from antlr4_vba.vba_ccParser import vba_ccParser as Parser
+    else:
+        from antlr4_vba.vbaLexer import vbaLexer as Lexer
+        from antlr4_vba.vbaParser import vbaParser as Parser
+
+    class Collect(ErrorListener):
+        def __init__(self) -> None:
+            self.errors: list[str] = []
+
+        def syntaxError(self, recognizer, symbol, line, column, msg, e) -> None:  # noqa: N802, ANN001
+            self.errors.append(f"line {line}:{column} {msg}")
+
+    found = Collect()
+    lexer = Lexer(InputStream(source))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(found)
+    parser = Parser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(found)
+    parser.startRule()
+    return found.errors
+
+
+PLATFORMS = {"Windows 64-bit": {"VBA7": True, "WIN64": True, "MAC": False, "MAC_OFFICE_VERSION": 0},
+             "Windows 32-bit": {"VBA7": True, "WIN64": False, "MAC": False, "MAC_OFFICE_VERSION": 0},
+             "macOS": {"VBA7": True, "WIN64": True, "MAC": True, "MAC_OFFICE_VERSION": 16}}
+
+
+def compiled_branches(source: str, consts: dict[str, object]) -> str:
+    """The code VBA compiles for these #Const values: #If / #ElseIf / #Else / #End If evaluated, the lines of
+    inactive branches and the directives blanked (line numbers stay)."""
+    values = {k.upper(): v for k, v in consts.items()}
+    stack: list[tuple[bool, bool]] = []  # (this branch active, some branch already taken)
+    out = []
+
+    def value(expr: str) -> bool:
+        expr = re.sub(r"\bNot\b", " not ", expr, flags=re.I)
+        expr = re.sub(r"\bAnd\b", " and ", expr, flags=re.I)
+        expr = re.sub(r"\bOr\b", " or ", expr, flags=re.I)
+        expr = re.sub(r"<>|<=|>=|=", lambda m: {"<>": "!=", "=": "=="}.get(m.group(), m.group()), expr)
+        expr = re.sub(r"\b([A-Za-z_]\w*)\b", lambda m: m.group(1) if m.group(1) in ("not", "and", "or")
+                      else repr(values.get(m.group(1).upper(), False)), expr)
+        return bool(eval(expr))  # noqa: S307 - our own module's #If conditions, names replaced by literals
+
+    for line in source.splitlines(keepends=True):
+        active = all(a for a, _ in stack)
+        directive = re.match(r"\s*#(If|ElseIf|Else|End If|Const)\b(.*?)(\bThen\b)?\s*('.*)?$", line.rstrip("\r\n"),
+                             flags=re.I)
+        if directive is None:
+            out.append(line if active else "\r\n")
+            continue
+        word, rest = directive.group(1).lower(), directive.group(2)
+        if word == "if":
+            taken = value(rest)
+            stack.append((taken, taken))
+        elif word == "elseif":
+            _, done = stack.pop()
+            taken = not done and value(rest)
+            stack.append((taken, done or taken))
+        elif word == "else":
+            _, done = stack.pop()
+            stack.append((not done, True))
+        elif word == "end if":
+            stack.pop()
+        elif active:
+            key, _, expr = rest.partition("=")
+            values[key.strip().upper()] = value(expr) if '"' not in expr else expr.strip().strip('"')
+        out.append("\r\n")
+    assert not stack, "an #If without #End If"
+    return "".join(out)
+
+
+def module_errors(name: str, source: str) -> list[str]:
+    """Syntax errors of one module: its conditional compilation (vba_cc grammar), then the code VBA compiles
+    on each platform (Windows 64 / 32-bit, macOS) and, for a class module, in its .cls form."""
+    errors = grammar_errors(source, cc=True)
+    if errors:
+        return errors
+    for platform, consts in PLATFORMS.items():
+        code = compiled_branches(source, consts)
+        if name.endswith(".cls"):
+            code = CLASS_HEADER + "".join(line for line in code.splitlines(keepends=True)
+                                          if not line.startswith(OFFICE_ONLY_ATTRIBUTES))
+        errors += [f"{platform}: {e}" for e in grammar_errors(code)]
+    return errors
+
+
+@pytest.fixture(scope="module")
+def built_modules(repo_root) -> dict[str, str]:  # noqa: ANN001
+    """{file name: code} of the committed (fresh, see test_workbook_template) workbook, as olevba reads it."""
+    path = repo_root / "workbook_templates" / "atlas_operations.xlsm"
+    parser = VBA_Parser(str(path))
+    return {name: code for _f, _s, name, code in parser.extract_macros()}
+
+
+def test_every_module_of_the_workbook_parses(built_modules: dict[str, str]) -> None:
+    from atlas_xl.excel.workbook import SHEETS
+
+    assert {"xlwings.bas", "AtlasMacros.bas", "xlwings_udfs.bas", "ThisWorkbook.cls"} <= set(built_modules)
+    assert sum(name.startswith("Sheet") for name in built_modules) == len(SHEETS)
+    assert "Function ATLAS_PAYOUT(" in built_modules["xlwings_udfs.bas"]  # the wrappers are really there
+    for name, code in built_modules.items():
+        if name != "xlwings.bas":  # xlwings' own module: test_xlwings_module_parses (slow)
+            assert module_errors(name, code) == [], name
+
+
+@pytest.mark.slow
+def test_xlwings_module_parses(built_modules: dict[str, str]) -> None:
+    """xlwings.bas (46 KB, the installed xlwings' own, see test_xlwings_module_matches_installed_python_package)
+    needs full-LL prediction: ~40 s per platform on an idle core with the Python ANTLR runtime."""
+    assert module_errors("xlwings.bas", built_modules["xlwings.bas"]) == []
+
+
+def test_a_broken_module_fails_the_parse(built_modules: dict[str, str]) -> None:
+    good = built_modules["AtlasMacros.bas"]
+    assert module_errors("AtlasMacros.bas", good) == []
+    broken = good.replace("Sub AtlasRefreshAll()", "Sub AtlasRefreshAll(", 1)
+    assert module_errors("AtlasMacros.bas", broken)
+    # a VBA keyword as a parameter name (what `def f(date)` made xlwings generate) does not compile either
+    assert module_errors("x.bas", 'Attribute VB_Name = "x"\r\nFunction F(date)\r\nEnd Function\r\n')
+    assert module_errors("x.bas", 'Attribute VB_Name = "x"\r\n#If VBA7 Then\r\nSub A(\r\n#End If\r\n')
+
+
+def test_every_button_macro_exists_in_the_file(repo_root) -> None:  # noqa: ANN001
+    """The buttons' macros read from the file's own VML, the subs from olevba's reading of the same file."""
+    import zipfile
+
+    path = repo_root / "workbook_templates" / "atlas_operations.xlsm"
+    with zipfile.ZipFile(path) as archive:
+        vml = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".vml"))
+    bound = [m.decode() for m in re.findall(rb"<x:FmlaMacro>\[0\]!(\w+)</x:FmlaMacro>", vml)]
+    assert len(bound) == 6
+    parser = VBA_Parser(str(path))
+    subs = set().union(*(_subs(code) for _f, _s, _n, code in parser.extract_macros()))
+    assert set(bound) <= subs

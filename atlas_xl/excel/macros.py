@@ -2,7 +2,8 @@
 
 Each macro is written against `WorkbookIO`, a small interface with two implementations: `LiveBook`
 (the open workbook in Excel through xlwings, `xw.Book.caller()`; Windows / macOS only) and `FileBook` (a
-saved .xlsm/.xlsx through openpyxl, used by `atlas-xl workbook refresh FILE` and the tests).
+saved .xlsm/.xlsx, read through openpyxl and written by patching its sheet XML (atlas_xl.excel.ooxml), used
+by `atlas-xl workbook refresh FILE` and the tests).
 
 Rules every macro keeps:
 - It first reads and computes everything, and only then writes: a failure (bad data, refused approval)
@@ -23,13 +24,18 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import inspect
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import openpyxl
+
 from atlas_xl.domain.model import TABLE_SHEETS
 from atlas_xl.errors import ArgumentError, AtlasError, ConfigError
-from atlas_xl.outputs.files import replacing
+from atlas_xl.excel import ooxml
+from atlas_xl.outputs.files import write_atomic
 
 MACROS = ("load_data", "refresh_all", "propose_run", "approve_run", "generate_sepa", "export_report")
 CONFIG_SHEET = "xlwings.conf"
@@ -62,23 +68,28 @@ class WorkbookIO(Protocol):
 
 # ---------------------------------------------------------------------------------------------- openpyxl
 class FileBook:
-    """A saved workbook through openpyxl (VBA project and buttons kept for .xlsm)."""
+    """A saved workbook: read through openpyxl, written by patching the sheet XML of the saved file
+    (atlas_xl.excel.ooxml), so the VBA project, buttons, dynamic-array metadata, styles and every cell the
+    macro does not write stay exactly as they were."""
 
     def __init__(self, path: str | Path) -> None:
-        import openpyxl
-
         self.path = Path(path)
         if not self.path.is_file():
             raise ArgumentError(f"workbook {str(self.path)!r} does not exist; expected an .xlsm or .xlsx file")
+        self.data = self.path.read_bytes()
         try:
-            self.book = openpyxl.load_workbook(self.path, keep_vba=self.path.suffix.lower() == ".xlsm")
+            self.book = openpyxl.load_workbook(io.BytesIO(self.data), keep_vba=self.path.suffix.lower() == ".xlsm")
         except Exception as error:  # noqa: BLE001 - the user's file, reported in one line
             raise ArgumentError(f"{self.path.name} cannot be opened as a workbook ({type(error).__name__})") from None
+        self.edits: dict[str, ooxml.SheetEdits] = {}
 
     def _sheet(self, name: str) -> Any:
         if name not in self.book.sheetnames:
             raise ArgumentError(f"workbook has no sheet {name!r}; expected the operations workbook's sheets")
         return self.book[name]
+
+    def _edits(self, sheet: str) -> ooxml.SheetEdits:
+        return self.edits.setdefault(sheet, ooxml.SheetEdits())
 
     def read_table(self, name: str) -> list[list[object]]:
         ws = self._sheet(name)
@@ -89,40 +100,32 @@ class FileBook:
         return [[c.value for c in row] for row in cells]
 
     def write_table(self, name: str, rows: list[list[object]]) -> None:
-        from openpyxl.utils import get_column_letter
-
-        from atlas_xl.outputs.xlsafe import set_value
-
+        """Rows from A1; data rows take the first data row's cell styles; what lies beyond is removed."""
         ws = self._sheet(name)
+        edits = self._edits(name)
         width = max(len(r) for r in rows)
-        old_rows, old_cols = ws.max_row, ws.max_column
-        formats = [ws.cell(2, c).number_format for c in range(1, width + 1)]  # the first data row's formats
         for r, values in enumerate(rows, start=1):
             for c in range(1, width + 1):
-                cell = ws.cell(r, c)
-                set_value(cell, values[c - 1] if c <= len(values) else None)
+                edits.cells[(r, c)] = values[c - 1] if c <= len(values) else None
                 if r > 1:
-                    cell.number_format = formats[c - 1]
-        if old_rows > len(rows):  # remove what the old, larger content left behind (cells and formats)
-            ws.delete_rows(len(rows) + 1, old_rows - len(rows))
-        if old_cols > width:
-            ws.delete_cols(width + 1, old_cols - width)
+                    edits.styles[(r, c)] = (2, c)
+        edits.keep_rows, edits.keep_cols = len(rows), width
         if name in ws.tables:  # an Excel table needs a data row: keep one (blank) row
-            ws.tables[name].ref = f"A1:{get_column_letter(width)}{max(len(rows), 2)}"
+            edits.tables[name] = f"A1:{ooxml.column_letter(width)}{max(len(rows), 2)}"
 
-    def _cell(self, name: str) -> Any:
+    def _destination(self, name: str) -> tuple[str, str]:
         if name not in self.book.defined_names:
             raise ArgumentError(f"workbook has no named cell {name!r}; expected the operations workbook")
         sheet, ref = next(iter(self.book.defined_names[name].destinations))
-        return self.book[sheet][ref.replace("$", "")]
+        return sheet, ref.replace("$", "")
 
     def read_name(self, name: str) -> object:
-        return self._cell(name).value
+        sheet, ref = self._destination(name)
+        return self.book[sheet][ref].value
 
     def write_name(self, name: str, value: object) -> None:
-        from atlas_xl.outputs.xlsafe import set_value
-
-        set_value(self._cell(name), value)
+        sheet, ref = self._destination(name)
+        self._edits(sheet).cells[ooxml.split_ref(ref)] = value
 
     def config(self) -> dict[str, str]:
         if CONFIG_SHEET not in self.book.sheetnames:
@@ -134,8 +137,9 @@ class FileBook:
         self.write_name("Status", text)
 
     def save(self) -> None:
-        with replacing(self.path) as tmp:
-            self.book.save(tmp)
+        data = ooxml.patched(self.data, self.edits.items())
+        write_atomic(self.path, data)
+        self.data, self.edits = data, {}
 
     def user_name(self) -> str:
         return getpass.getuser()  # the login name (USERNAME on Windows)
@@ -278,9 +282,18 @@ def _load_data(book: WorkbookIO, source: str | Path | None = None) -> str:
     return f"Loaded {counts} from {Path(path).name}{refused}. Press Refresh all."
 
 
+def _raw(function: Callable[..., Any]) -> Callable[..., Any]:
+    """An ATLAS_* function without its cell-text error wrapper (excel_safe): a failure raises its own
+    AtlasError subclass, which run_macro decides on (never the `#ATLAS!` text of a cell)."""
+    return inspect.unwrap(function)
+
+
 def _refresh_all(book: WorkbookIO) -> str:
     from atlas_xl.excel import udfs
 
+    payout, readiness, reserve = _raw(udfs.ATLAS_PAYOUT), _raw(udfs.ATLAS_READINESS), _raw(udfs.ATLAS_RESERVE)
+    exposure, utilization = _raw(udfs.ATLAS_EXPOSURE), _raw(udfs.ATLAS_UTILIZATION)
+    limit_status = _raw(udfs.ATLAS_LIMIT_STATUS)
     as_of = _as_of(book)
     t = _tables(book)
     c, s, lo, r = t["clients"], t["settlements"], t["loans"], t["reserve_terms"]
@@ -288,19 +301,16 @@ def _refresh_all(book: WorkbookIO) -> str:
     ids = [[row[0]] for row in c[1:] if row and row[0] not in (None, "")]
     day = dt.datetime.combine(as_of, dt.time())
     sheets: dict[str, list[tuple[str, Any]]] = {
-        "Payouts": [("Payable", udfs.ATLAS_PAYOUT(ids, day, c, s, lo, r)),
-                    ("Readiness", udfs.ATLAS_READINESS(ids, day, c, s, lo, r))],
-        "Reserves": [("Rolling reserve", udfs.ATLAS_RESERVE(ids, day, s, r, "rolling")),
-                     ("Partner reserve", udfs.ATLAS_RESERVE(ids, day, s, r, "partner"))],
-        "Exposure": [("Exposure", udfs.ATLAS_EXPOSURE(ids, day, c, s, lo, r)),
-                     ("Utilization", udfs.ATLAS_UTILIZATION(ids, day, c, s, lo, r)),
-                     ("Limit status", udfs.ATLAS_LIMIT_STATUS(ids, day, c, s, lo, r, warning, breach))],
-    }
+        "Payouts": [("Payable", payout(ids, day, c, s, lo, r)),
+                    ("Readiness", readiness(ids, day, c, s, lo, r))],
+        "Reserves": [("Rolling reserve", reserve(ids, day, s, r, "rolling")),
+                     ("Partner reserve", reserve(ids, day, s, r, "partner"))],
+        "Exposure": [("Exposure", exposure(ids, day, c, s, lo, r)),
+                     ("Utilization", utilization(ids, day, c, s, lo, r)),
+                     ("Limit status", limit_status(ids, day, c, s, lo, r, warning, breach))],
+    }  # a failure above raises (bad tables, dates, thresholds): the whole refresh fails, nothing is written
     out: dict[str, list[list[object]]] = {}
     for sheet, columns in sheets.items():
-        for _title, cells in columns:
-            if isinstance(cells, str):  # an #ATLAS! message: the whole refresh fails, nothing is written
-                raise ArgumentError(cells.removeprefix("#ATLAS! "))
         header = ["client_id", *(title for title, _ in columns)]
         out[sheet] = [header] + [[cid[0], *(cells[i][0] for _, cells in columns)] for i, cid in enumerate(ids)]
     for sheet, rows in out.items():

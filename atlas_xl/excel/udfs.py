@@ -37,11 +37,11 @@ def ATLAS_VERSION() -> Any:
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("date", doc="a date, a date cell or a 1900-system serial number")
+@xw.arg("day", doc="a date, a date cell or a 1900-system serial number")
 @xa.excel_safe
-def ATLAS_NEXT_BANKING_DAY(date: Any) -> Any:
+def ATLAS_NEXT_BANKING_DAY(day: Any) -> Any:  # not `date`: a VBA keyword, the wrapper would not compile
     """The date itself if it is a TARGET2 banking day, else the next TARGET2 banking day."""
-    return xa.excel_date(next_banking_date(xa.date_arg(date, "date")))
+    return xa.excel_date(next_banking_date(xa.date_arg(day, "day")))
 
 
 @xw.func(category=CATEGORY)

@@ -41,8 +41,7 @@ from atlas_xl.outputs.files import replacing
 from atlas_xl.settings import Settings
 
 CREATED = dt.datetime(2024, 1, 1)  # fixed: the same data gives the same file
-UDF_MODULE = "atlas_xl.udfs"  # the shim existing workbooks name (atlas_xl/udfs.py)
-UDF_IMPLEMENTATION = "atlas_xl.excel.udfs"  # where the functions are defined
+UDF_MODULE = "atlas_xl.excel.udfs"  # older workbooks name the shim atlas_xl.udfs (atlas_xl/udfs.py), still importable
 SHEETS = ["Dashboard", *TABLE_SHEETS.values(), "Payouts", "Reserves", "Exposure", "Schedules", "xlwings.conf"]
 WINDOWS_MODULES = ("pythoncom", "pywintypes", "win32api", "win32con", "win32com", "win32com.client",
                    "win32com.client.gencache", "win32com.server", "win32com.server.util", "win32timezone")
@@ -111,9 +110,8 @@ def udf_wrapper_source() -> str:
         xl_udfs = importlib.import_module("xlwings.udfs")
         decorators = (xw.func, xw.arg, xw.ret)
         xw.func, xw.arg, xw.ret = xl_udfs.xlfunc, xl_udfs.xlarg, xl_udfs.xlret
-        try:  # a private copy of the functions' module decorated by the real (Windows) decorators; the
-            # wrappers name the shim UDF_MODULE, which re-exports the same functions
-            spec = importlib.util.find_spec(UDF_IMPLEMENTATION)
+        try:  # a private copy of atlas_xl.excel.udfs decorated by the real (Windows) decorators
+            spec = importlib.util.find_spec(UDF_MODULE)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
