@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from atlas_xl.domain.money import PPM, apply_rate, div_round_half_up
@@ -50,6 +50,7 @@ HUGE = st.integers(min_value=-(2**63 - 1), max_value=2**63 - 1)
 
 
 @given(st.lists(HUGE, min_size=1, max_size=20), st.integers(min_value=0, max_value=PPM))
+@example([4_945_285_057_860], 932_543)  # 4.6e18 before rounding: doubling it wrapped to -4,611,681,073,143
 def test_apply_rate_is_exact_for_any_int64_amount(amounts: list[int], ppm: int) -> None:
     got = apply_rate(np.array(amounts, dtype=np.int64), ppm)
     assert got.tolist() == [half_up(a * ppm, PPM) for a in amounts]
@@ -77,3 +78,10 @@ def test_a_hundred_billion_exposure_is_its_true_share_of_the_limit() -> None:
     # 10,035,416,552,686 cents on a 10,000,000-cent limit: x 1e6 / 1e7 = 1,003,541,655,268.6 -> ...269 ppm
     # (the product 1.0035e19 left int64: it read as 81,204,451,583 ppm before)
     assert _ratio_ppm(np.array([10_035_416_552_686]), np.array([10_000_000])).tolist() == [1_003_541_655_269]
+
+
+def test_apply_rate_near_the_int64_edge_hand_example() -> None:
+    # 4,945,285,057,860 cents x 93.2543 % = 4,611,690,963,711,937,980 / 1e6 = 4,611,690,963,711.94 -> ...712;
+    # the product fits in int64 (< 9.22e18) but twice it does not: the old rounding doubled it and wrapped
+    assert apply_rate(np.array([4_945_285_057_860]), 932_543).tolist() == [4_611_690_963_712]
+    assert apply_rate(4_945_285_057_860, 932_543) == 4_611_690_963_712

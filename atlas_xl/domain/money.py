@@ -89,15 +89,17 @@ def ppm_to_decimal(ppm: int) -> Decimal:
 def div_round_half_up(numerator: np.ndarray | int, denominator: int) -> np.ndarray | int:
     """Integer division rounding half away from zero, vectorised over int64 arrays.
 
-    Used for cents x ppm / 1e6 and the like; exact as long as the numerator fits in int64
-    (|cents| < 9.2e12 / ppm: 92 billion euro at a 100 % rate), which the callers guarantee.
+    Used for cents x ppm / 1e6 and the like; exact for every int64 numerator (the quotient and remainder are
+    taken first, so nothing is doubled: doubling the numerator wrapped from 4.6e18 on).
     """
     num = np.asarray(numerator, dtype=np.int64)
-    if num.size and num.min() >= 0:  # the usual case (sales x rate): no sign to carry, three passes not eight
-        result = (num * 2 + denominator) // (2 * denominator)
+    if num.size and num.min() >= 0:  # the usual case (sales x rate): no sign to carry
+        quotient, remainder = np.divmod(num, denominator)
+        result = quotient + (remainder * 2 >= denominator)
     else:
         sign = np.where(num < 0, -1, 1)
-        result = sign * ((np.abs(num) * 2 + denominator) // (2 * denominator))
+        quotient, remainder = np.divmod(np.abs(num), denominator)
+        result = sign * (quotient + (remainder * 2 >= denominator))
     if np.ndim(result) == 0:
         return int(result)
     return result.astype(np.int64)
