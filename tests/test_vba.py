@@ -222,7 +222,7 @@ def test_every_udf_has_its_wrapper(workbook_modules: dict[str, str]) -> None:
         header = re.search(rf"^Function {name}\(([^)]*)\)", wrappers, flags=re.M)
         assert header, name
         assert [p.replace("Optional ", "") for p in header.group(1).split(", ") if p] == params
-        assert f'XLPy.CallUDF("atlas_xl.udfs", "{name}"' in wrappers
+        assert f'XLPy.CallUDF("atlas_xl.excel.udfs", "{name}"' in wrappers
     assert set(re.findall(r"^Function (\w+)\(", wrappers, flags=re.M)) == set(udfs.UDF_NAMES)
 
 

@@ -57,7 +57,7 @@ def test_sheets_tables_names(built: Path) -> None:
         rows = len(getattr(portfolio, table))
         assert ws.tables[sheet].ref.endswith(str(rows + 1))  # header + one row per record
     config = {row[0]: row[1] for row in book["xlwings.conf"].iter_rows(values_only=True)}
-    assert config["UDF Modules"] == "atlas_xl.udfs"
+    assert config["UDF Modules"] == "atlas_xl.excel.udfs"
     assert book["Dashboard"]["B4"].number_format == "yyyy-mm-dd"
     assert book["Dashboard"].freeze_panes is None and book["Clients"].freeze_panes == "A2"
     assert book.vba_archive is not None
