@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +39,9 @@ from atlas_xl.workflow.history import with_store_history
 from atlas_xl.workflow.permissions import Action
 
 ONE_DAY = dt.timedelta(days=1)
+# tests/test_close_processes.py: with this set to a day (YYYY-MM-DD) the close stops inside that day's
+# transaction, its postings written but not committed, says so on stderr and waits to be killed (kill -9)
+PAUSE_ENV = "ATLAS_CLOSE_PAUSE_AT"
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,10 @@ def _book_day(store: Store, user: str | None, day: dt.date, sha: str, frame: pd.
         if last is not None and day != last + ONE_DAY:
             raise RefusedByRule(f"cannot close {day.isoformat()}: the last booked day is now {last.isoformat()}")
         count = _insert(session, frame)
+        if os.environ.get(PAUSE_ENV) == day.isoformat():
+            session.flush()
+            print(f"paused in {day.isoformat()}", file=sys.stderr, flush=True)
+            time.sleep(600)
         session.add(BookedDay(day=day, settlements_sha256=sha, postings=count, booked_by=actor.name,
                               booked_at=utc_now()))
         total = int(frame["amount_cents"].abs().sum()) if count else 0
