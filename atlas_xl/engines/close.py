@@ -96,7 +96,7 @@ def settlement_hashes(settlements: pd.DataFrame, days: list[dt.date]) -> dict[dt
     keyed = pd.DataFrame({"day": rows["value_date"].to_numpy(dtype="datetime64[D]"), "line": text.to_numpy()})
     for day, group in keyed.groupby("day", sort=True):
         lines = sorted(group["line"].tolist())
-        out[pd.Timestamp(day).date()] = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
+        out[pd.Timestamp(str(day)).date()] = hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
     return out
 
 
@@ -126,11 +126,11 @@ def kind_differences(booked: pd.DataFrame, recomputed: pd.DataFrame) -> pd.DataF
     key = ["day", "client_id", "kind"]
     a = booked.groupby(key)["amount_cents"].sum()
     b = recomputed.groupby(key)["amount_cents"].sum()
-    diff = b.sub(a, fill_value=0).astype("int64")
-    diff = diff[diff != 0].reset_index()
-    diff["subaccount"] = [KIND_LEGS[k][0].value for k in diff["kind"]]
-    diff["counter_subaccount"] = [KIND_LEGS[k][1].value for k in diff["kind"]]
-    return _ordered([diff])
+    net = b.sub(a, fill_value=0).astype("int64")
+    frame = net[net != 0].reset_index()
+    frame["subaccount"] = [KIND_LEGS[k][0].value for k in frame["kind"]]
+    frame["counter_subaccount"] = [KIND_LEGS[k][1].value for k in frame["kind"]]
+    return _ordered([frame])
 
 
 # ---------------------------------------------------------------------------------------------- journal
