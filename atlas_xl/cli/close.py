@@ -56,10 +56,10 @@ def close(
         elif diff.empty:
             typer.echo("verified: every booked day agrees with the rules (0 differences)")
         else:
-            for r in diff.itertuples(index=False):
-                typer.echo(f"{str(r.day)[:10]} {r.client_id:<20} {r.subaccount:<16} booked "
-                           f"{format_eur(r.booked_cents)} rules {format_eur(r.recomputed_cents)} "
-                           f"difference {format_eur(r.difference_cents)}")
+            for r in diff.to_dict("records"):
+                typer.echo(f"{str(r['day'])[:10]} {r['client_id']:<20} {r['subaccount']:<16} booked "
+                           f"{format_eur(int(r['booked_cents']))} rules {format_eur(int(r['recomputed_cents']))} "
+                           f"difference {format_eur(int(r['difference_cents']))}")
             typer.echo(f"{len(diff)} difference(s)")
         if not diff.empty:
             raise typer.Exit(REFUSED)

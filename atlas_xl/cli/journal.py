@@ -57,9 +57,10 @@ def journal(
     paths = write_journal(out, result.export_id, result.from_day.isoformat(), result.to_day.isoformat(),
                           result.lines, result.safeguarding, fmt)
     info = result.to_dict()
+    debit, credit = int(result.lines["debit_cents"].sum()), int(result.lines["credit_cents"].sum())
     state = "already exported" if result.already_exported else "exported"
     text = (f"{result.export_id} {state}: {info['entries']} entries {result.from_day} to {result.to_day}, "
-            f"debits {format_eur(int(info['debit_cents']))} = credits {format_eur(int(info['credit_cents']))}\n"
+            f"debits {format_eur(debit)} = credits {format_eur(credit)}\n"
             + "\n".join(str(p) for p in paths))
     typer.echo(json.dumps({**info, "files": [str(p) for p in paths]}, sort_keys=True) if as_json else text)
 

@@ -90,16 +90,17 @@ def check_opening(opening: pd.DataFrame, client_ids: set[str], first_day: pd.Tim
     amount only on a settlement row."""
     problems = []
     source, sheet = path.name, ("opening_balances" if path.suffix.lower() in (".xlsx", ".xlsm") else None)
-    for row in opening.itertuples(index=False):
-        where = (source, sheet, int(row.source_row))
-        if row.client_id not in client_ids:
-            problems.append(Problem(*where, "client_id", row.client_id, "unknown client; expected a client_id "
+    for row in opening.to_dict("records"):
+        where = (source, sheet, int(row["source_row"]))
+        client, cut_over, amount = str(row["client_id"]), pd.Timestamp(row["cut_over_date"]), int(row["amount_cents"])
+        if client not in client_ids:
+            problems.append(Problem(*where, "client_id", client, "unknown client; expected a client_id "
                                     "of the clients table"))
-        if pd.Timestamp(row.cut_over_date) >= first_day:
-            problems.append(Problem(*where, "cut_over_date", str(pd.Timestamp(row.cut_over_date).date()),
+        if cut_over >= first_day:
+            problems.append(Problem(*where, "cut_over_date", str(cut_over.date()),
                                     f"must be before the first day the close books ({first_day.date()})"))
-        if row.amount_cents < 0 and row.item != OpeningItem.SETTLEMENT.value:
-            problems.append(Problem(*where, "amount", str(row.amount_cents),
+        if amount < 0 and row["item"] != OpeningItem.SETTLEMENT.value:
+            problems.append(Problem(*where, "amount", str(amount),
                                     "negative; only a settlement balance may be negative"))
     if opening["cut_over_date"].nunique() > 1:
         problems.append(Problem(source, sheet, None, "cut_over_date", None,

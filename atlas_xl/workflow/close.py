@@ -101,9 +101,9 @@ def read_postings(session: Session, first: dt.date | None = None, last: dt.date 
 def _insert(session: Session, frame: pd.DataFrame, **extra: object) -> int:
     if frame.empty:
         return 0
-    records = [{"day": pd.Timestamp(r.day).date(), "client_id": str(r.client_id), "kind": str(r.kind),
-                "subaccount": str(r.subaccount), "counter_subaccount": str(r.counter_subaccount),
-                "amount_cents": int(r.amount_cents), **extra} for r in frame.itertuples(index=False)]
+    records = [{"day": pd.Timestamp(r["day"]).date(), "client_id": str(r["client_id"]), "kind": str(r["kind"]),
+                "subaccount": str(r["subaccount"]), "counter_subaccount": str(r["counter_subaccount"]),
+                "amount_cents": int(r["amount_cents"]), **extra} for r in frame.to_dict("records")]
     session.execute(insert(LedgerPosting), records)
     return len(records)
 
