@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from atlas_xl.errors import ConfigError, WorkflowError
-from atlas_xl.store.database import Store, alembic_config, mask_url, open_store
+from atlas_xl.store.database import HEAD_REVISION, Store, alembic_config, mask_url, open_store
 from atlas_xl.store.models import Base
 from atlas_xl.workflow.execution import execute_run
 from atlas_xl.workflow.runs import approve_run, propose_run, show_run
@@ -31,7 +31,7 @@ def test_models_match_the_migrations(store: Store) -> None:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD_REVISION
 
 
 def test_upgrade_from_the_first_migration_keeps_data(db_url: str) -> None:
@@ -58,7 +58,7 @@ def test_upgrade_from_the_first_migration_keeps_data(db_url: str) -> None:
 
     store = open_store(db_url)  # upgrades to head
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD_REVISION
         row = conn.execute(text("SELECT total_cents, file_sha256, pain_version FROM payout_runs")).one()
         assert tuple(row) == (1234, None, None)
         assert conn.execute(text("SELECT status_reason FROM run_payouts")).scalar_one() is None

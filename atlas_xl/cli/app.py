@@ -16,10 +16,12 @@ from typing import Annotated
 import typer
 
 from atlas_xl import __version__
+from atlas_xl.cli.close import close
 from atlas_xl.cli.common import ROOT_DB_KEY, ClickException, err_console, print_error, store_error_from
 from atlas_xl.cli.credit import credit_app
 from atlas_xl.cli.dashboard import dashboard
 from atlas_xl.cli.data import example_data
+from atlas_xl.cli.journal import journal_app
 from atlas_xl.cli.memory import fewer_collections, keep_freed_memory, skip_exit_collections, skip_hugepage_advice
 from atlas_xl.cli.payouts import audit_app, payouts_app, users_app
 from atlas_xl.cli.run import run
@@ -72,6 +74,8 @@ app.add_typer(payouts_app, name="payouts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(workbook_app, name="workbook")
 app.add_typer(credit_app, name="credit")
+app.command()(close)
+app.add_typer(journal_app, name="journal")
 
 
 def main(argv: list[str] | None = None) -> int:

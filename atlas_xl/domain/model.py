@@ -215,3 +215,18 @@ class Movement(StrEnum):
     FACTORING_ADVANCE = "factoring_advance"
     FACTORING_WITHHOLD = "factoring_withhold"
     PAYOUT = "payout"
+
+
+# ------------------------------------------------------------------ the daily close (booked ledger, task K)
+class OpeningItem(StrEnum):
+    """What a row of the optional opening-balances table holds for a client at the cut-over date."""
+
+    SETTLEMENT = "settlement"  # the settlement balance (may be negative: owed by the client)
+    ROLLING_RESERVE = "rolling_reserve"  # a rolling-reserve hold, released on its release_date
+    PARTNER_RESERVE = "partner_reserve"  # a partner-reserve hold, released on its release_date
+    FACTORING_ADVANCE = "factoring_advance"  # factoring advances outstanding (owed by the client)
+
+
+# The optional input tables of the close: not part of a portfolio (TABLES), read only by `close` / `journal`
+LEDGER_TABLES = ("opening_balances", "chart_of_accounts")
+LEDGER_TABLE_SHEETS = {"opening_balances": "OpeningBalances", "chart_of_accounts": "ChartOfAccounts"}

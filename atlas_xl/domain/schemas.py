@@ -22,10 +22,13 @@ from atlas_xl.domain.model import (
     Frequency,
     HoldBasis,
     KycStatus,
+    Movement,
+    OpeningItem,
     PayoutFrequency,
     Product,
     RepaymentMethod,
     ReserveKind,
+    Subaccount,
 )
 from atlas_xl.domain.money import PPM
 
@@ -200,3 +203,39 @@ def markdown_table(table: str) -> str:
         text = rule if rule.startswith(required) else f"{required}; {rule}"
         lines.append(f"| {col.name} | {col.kind} | {text} |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the close's optional tables (task K)
+# Not in SCHEMAS (the four tables of a portfolio): atlas_xl.inputs.ledger_tables reads them on their own.
+OPENING_BALANCES = TableSchema(
+    name="opening_balances",
+    key=("client_id", "item", "release_date"),
+    references=CLIENT_REF,
+    columns=(
+        ColumnSpec("client_id", ColumnKind.ID, max_len=20, rule="must exist in clients"),
+        ColumnSpec("cut_over_date", ColumnKind.DATE, rule="YYYY-MM-DD; the same on every row, before the first "
+                                                          "day the close books"),
+        ColumnSpec("item", ColumnKind.ENUM, allowed=_values(OpeningItem)),
+        ColumnSpec("amount", ColumnKind.AMOUNT, rule="may be negative for settlement only"),
+        ColumnSpec("release_date", ColumnKind.DATE, rule="YYYY-MM-DD; a reserve hold's release date; the "
+                                                         "cut-over date on settlement and advance rows"),
+    ),
+)
+
+# every kind a booked posting has: the ledger's movements and the opening entry's items
+POSTING_KINDS = (*_values(Movement), *(f"opening_{item}" for item in _values(OpeningItem)))
+
+CHART_OF_ACCOUNTS = TableSchema(
+    name="chart_of_accounts",
+    key=("kind", "subaccount"),
+    columns=(
+        ColumnSpec("kind", ColumnKind.ENUM, allowed=POSTING_KINDS, rule="a posting kind"),
+        ColumnSpec("subaccount", ColumnKind.ENUM, allowed=_values(Subaccount),
+                   rule="the subaccount the kind credits"),
+        ColumnSpec("debit_account", ColumnKind.TEXT, max_len=20, rule="general-ledger account number"),
+        ColumnSpec("credit_account", ColumnKind.TEXT, max_len=20, rule="general-ledger account number"),
+        ColumnSpec("description", ColumnKind.TEXT, required=False, max_len=140, rule="optional"),
+    ),
+)
+
+LEDGER_SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (OPENING_BALANCES, CHART_OF_ACCOUNTS)}

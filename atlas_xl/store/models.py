@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -183,3 +184,76 @@ class StorePortfolio(Base):
     portfolio_id: Mapped[str] = mapped_column(String(64))
     fixed_by: Mapped[str] = mapped_column(String(64))
     fixed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------------------------------------- revision 0004_ledger
+# The booked ledger (the daily close): immutable postings, the days booked with their input hash, corrections
+# (reversals posted on the next open day), journal exports and period locks. Rows are only ever inserted.
+
+
+class LedgerPosting(Base):
+    """One client's movement of one kind on one day: `amount_cents` credited to `subaccount` and debited from
+    `counter_subaccount` (the client's view, engines.ledger.LEGS). A correction row stands on the day it was
+    posted and names the booked day it corrects."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (Index("ix_ledger_postings_client_day", "client_id", "day"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    client_id: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(30))
+    subaccount: Mapped[str] = mapped_column(String(20))
+    counter_subaccount: Mapped[str] = mapped_column(String(20))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    corrects_day: Mapped[date | None] = mapped_column(Date, nullable=True)
+    correction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_corrections.id"), nullable=True)
+
+
+class BookedDay(Base):
+    """A day the close booked: the primary key makes booking a day twice impossible."""
+
+    __tablename__ = "booked_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True, autoincrement=False)
+    settlements_sha256: Mapped[str] = mapped_column(String(64))
+    postings: Mapped[int] = mapped_column(Integer)
+    booked_by: Mapped[str] = mapped_column(String(64))
+    booked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerCorrection(Base):
+    """A correction of one booked day whose inputs changed: the differences are posted on `posted_day` (the
+    next open day); `settlements_sha256` is the day's input hash the correction accepted."""
+
+    __tablename__ = "ledger_corrections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    corrected_day: Mapped[date] = mapped_column(Date, index=True)
+    posted_day: Mapped[date] = mapped_column(Date)
+    settlements_sha256: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    corrected_by: Mapped[str] = mapped_column(String(64))
+    corrected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JournalExport(Base):
+    """A journal export of a period: the same period and form with the same entries is the same export."""
+
+    __tablename__ = "journal_exports"
+    __table_args__ = (UniqueConstraint("from_day", "to_day", "by_client", "entries_sha256",
+                                       name="uq_journal_exports_period_entries"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    from_day: Mapped[date] = mapped_column(Date)
+    to_day: Mapped[date] = mapped_column(Date)
+    by_client: Mapped[bool] = mapped_column(Boolean)
+    entries_sha256: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    exported_by: Mapped[str] = mapped_column(String(64))
+    exported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PeriodLock(Base):
+    """Finance locked the ledger through `through_day`: no posting may stand on or before it."""
+
+    __tablename__ = "period_locks"
+    through_day: Mapped[date] = mapped_column(Date, primary_key=True, autoincrement=False)
+    locked_by: Mapped[str] = mapped_column(String(64))
+    locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

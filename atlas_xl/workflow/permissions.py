@@ -32,6 +32,10 @@ class Action(StrEnum):
     CHANGE_CREDIT_LIMIT = "change_credit_limit"
     CHANGE_RESERVE_TERMS = "change_reserve_terms"
     MANAGE_USERS = "manage_users"
+    CLOSE_DAY = "close_day"  # book a day's postings (the daily close)
+    CORRECT_LEDGER = "correct_ledger"  # post corrections of booked days whose inputs changed
+    EXPORT_JOURNAL = "export_journal"
+    LOCK_PERIOD = "lock_period"
 
 
 _ALL = frozenset(Role)
@@ -48,6 +52,10 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = MappingProxyType({
     Action.CHANGE_CREDIT_LIMIT: frozenset({Role.CREDIT}),
     Action.CHANGE_RESERVE_TERMS: frozenset({Role.CREDIT}),
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Action.CLOSE_DAY: frozenset({Role.OPERATIONS, Role.FINANCE}),
+    Action.CORRECT_LEDGER: frozenset({Role.FINANCE}),
+    Action.EXPORT_JOURNAL: frozenset({Role.FINANCE}),
+    Action.LOCK_PERIOD: frozenset({Role.FINANCE}),
 })
 
 

@@ -1,0 +1,23 @@
+"""Smoke test: benchmarks/p5_close.py --quick runs end to end and prints its figures and the ratio against the
+0.1x target (MISSED is reported, not a failure: the close still replays the history through the engines)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_p5_close_quick_reports_the_close_against_a_full_replay():
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "p5_close.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "== P5 daily close: 200 clients x 60 days" in out
+    assert re.search(r"close / replay = [\d.]+x  (MET|MISSED) \(target <= 0.1x\)", out)
+    figures = json.loads(out.rsplit("\nP5 ", 1)[1])
+    assert figures["close_s"] > 0 and figures["replay_s"] > 0 and figures["postings"] > 0
+    assert "differences: 0" in out
