@@ -26,14 +26,16 @@ Matching rules, applied to the statement's entries in file order; each expected 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import TypeVar
 
 from atlas_xl.domain.bank import AccountReport, CreditDebit, Entry
 
 CANDIDATE_WINDOW_DAYS = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,8 @@ def match_statement(report: AccountReport, *, payouts: Sequence[ExpectedPayout] 
 
     missing: list[Expected] = []
     not_due: list[Expected] = []
-    for item in (*payouts, *settlements, *repayments):
+    everything: list[Expected] = [*payouts, *settlements, *repayments]
+    for item in everything:
         if id(item) in found or id(item) in returned:
             continue
         (missing if item.expected_on <= as_of else not_due).append(item)
@@ -211,10 +214,10 @@ def match_statement(report: AccountReport, *, payouts: Sequence[ExpectedPayout] 
     for item in missing:
         direction = CreditDebit.DEBIT if isinstance(item, ExpectedPayout) else CreditDebit.CREDIT
         side_entries = [e for e in leftover if e.credit_debit is direction]
-        candidate = _best(item.amount_cents, item.expected_on, side_entries, lambda e: e.amount_cents, _entry_date)
-        hint = f"; best candidate: entry on line {candidate.line}" if candidate is not None else ""
+        nearest = _best(item.amount_cents, item.expected_on, side_entries, lambda e: e.amount_cents, _entry_date)
+        hint = f"; best candidate: entry on line {nearest.line}" if nearest is not None else ""
         exceptions.append(MatchException(
-            ExceptionKind.MISSING, item.amount_cents, (as_of - item.expected_on).days, None, item, candidate,
+            ExceptionKind.MISSING, item.amount_cents, (as_of - item.expected_on).days, None, item, nearest,
             f"{_expected_reference(item)} of {item.amount_cents} cents expected {item.expected_on} "
             f"is not on the statement{hint}"))
 
@@ -229,11 +232,12 @@ def _mismatch(entry: Entry, item: Expected, as_of: date) -> MatchException:
         f"is {entry.amount_cents} cents (difference {entry.amount_cents - item.amount_cents})")
 
 
-def _best(amount: int, on: date | None, pool, amount_of, date_of):
+def _best(amount: int, on: date | None, pool: Sequence[T], amount_of: Callable[[T], int],
+          date_of: Callable[[T], date | None]) -> T | None:
     """Same amount, date within +-CANDIDATE_WINDOW_DAYS; nearest date, then earlier date, then pool order."""
     if on is None:
         return None
-    scored = []
+    scored: list[tuple[int, int, int, T]] = []
     for index, item in enumerate(pool):
         other = date_of(item)
         if amount_of(item) != amount or other is None:

@@ -263,7 +263,7 @@ def _level_payments(principal: np.ndarray, rate_ppm: np.ndarray, days: np.ndarra
     zero = rate_ppm == 0
     if zero.any():
         result[zero] = div_round_half_up(principal[zero], days.shape[1])
-    return result
+    return np.asarray(result, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------- amortising
