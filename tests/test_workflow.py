@@ -71,9 +71,9 @@ def test_first_user_must_be_admin_then_only_admins_add(store: Store) -> None:
         add_user(store, "otto", "mallory", "admin")
     assert [u.name for u in list_users(store, "ada")] == ["ada", "otto"]
     actions = _audit_actions(store)
-    # two refusals without an acting user, two additions by ada, otto's refused attempt
-    assert actions == [("(none)", "refused"), ("ada", "user_add"), ("(none)", "refused"), ("ada", "user_add"),
-                       ("otto", "refused")]
+    # two refusals without an acting user, two additions by ada, otto's refused attempt (a demo store: marked)
+    assert actions == [("(none) (demo)", "refused"), ("ada (demo)", "user_add"), ("(none) (demo)", "refused"),
+                       ("ada (demo)", "user_add"), ("otto (demo)", "refused")]
 
 
 def test_deactivated_and_unknown_users_cannot_act(admin_users: Store) -> None:
