@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from atlas_xl.errors import ConfigError, WorkflowError
 from atlas_xl.store.database import HEAD_REVISION, Store, alembic_config, mask_url, open_store
 from atlas_xl.store.models import Base
+from atlas_xl.workflow.common import os_account
 from atlas_xl.workflow.execution import execute_run
 from atlas_xl.workflow.runs import approve_run, propose_run, show_run
-from atlas_xl.workflow.common import os_account
 from atlas_xl.workflow.users import add_user
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import PG_PASSWORD, PgServer, make_payouts

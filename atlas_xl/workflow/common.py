@@ -113,7 +113,7 @@ def identity_source(session: Session) -> str:
 
 def identity(session: Session, claimed: str | None) -> str:
     """The name of the person acting (module docstring), checked against the user-name pattern."""
-    claim = claimed.strip() if isinstance(claimed, str) and claimed.strip() else None
+    claim = claimed if isinstance(claimed, str) and claimed != "" else None  # as given: "olga\n" is refused
     if is_demo(session):
         if claim is None:
             raise PermissionDenied("no acting user; a demo store acts as the user --user NAME (or ATLAS_USER) "
@@ -144,6 +144,12 @@ def acting_user(session: Session, claimed: str | None) -> User:
     if not user.active:
         raise PermissionDenied(f"user {user.name!r} is deactivated")
     return user
+
+
+def whoami(store: Store, claimed: str | None = None) -> str:
+    """The name of the active user this process acts as in `store` (PermissionDenied if none)."""
+    with store.transaction() as session:
+        return acting_user(session, claimed).name
 
 
 def audit_actor(session: Session, claimed: str | None) -> str:

@@ -23,7 +23,7 @@ def add_user(store: Store, actor: str | None, name: str, role: Role | str) -> Us
     """Add a user. On an empty store the first user must be an admin and needs no acting user; outside a demo
     store the first admin is the person running the command (their OS account / PostgreSQL login)."""
     role = parse_role(str(role))
-    name = check_user_name(name.strip() if isinstance(name, str) else name)
+    name = check_user_name(name)  # as given: a trailing newline is refused, not stripped
 
     def work(session: Session) -> UserInfo:
         count = session.execute(select(func.count()).select_from(User)).scalar_one()
@@ -67,7 +67,7 @@ def list_users(store: Store, actor: str | None) -> list[UserInfo]:
 
 
 def deactivate_user(store: Store, actor: str | None, name: str) -> UserInfo:
-    name = check_user_name(name.strip() if isinstance(name, str) else name)
+    name = check_user_name(name)
 
     def work(session: Session) -> UserInfo:
         admin = authorise(session, actor, Action.MANAGE_USERS)
