@@ -115,9 +115,8 @@ def test_the_demo_flag_is_fixed_for_the_life_of_the_store(db_url: str) -> None:
     demo = open_store(db_url, demo=True)
     assert demo.demo
     for change in (update(StoreKind).values(demo=False), text("DELETE FROM store_kind")):
-        with pytest.raises(DBAPIError, match="fixed when the store is created"):
-            with demo.transaction() as s:
-                s.execute(change)
+        with pytest.raises(DBAPIError, match="fixed when the store is created"), demo.transaction() as s:
+            s.execute(change)
     with pytest.raises(DBAPIError), demo.transaction() as s:  # a second row
         s.execute(text("INSERT INTO store_kind (id, demo, created_at) VALUES (2, false, CURRENT_TIMESTAMP)"))
     with pytest.raises(RefusedByRule, match="is a demo store and cannot become a normal one"):

@@ -193,7 +193,8 @@ def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatc
                          "Four-eyes on a SQLite store is advisory.")
     assert macros.approve_run(macros.FileBook(book_path)) == once  # fred's second click: same state
     as_user(monkeypatch, "fiona")
-    assert macros.approve_run(macros.FileBook(book_path)).endswith("status approved (2/2 approvals). Four-eyes on a SQLite store is advisory.")
+    assert macros.approve_run(macros.FileBook(book_path)).endswith(
+        "status approved (2/2 approvals). Four-eyes on a SQLite store is advisory.")
 
     sepa = macros.generate_sepa(macros.FileBook(book_path))
     assert sepa.startswith("SEPA file for run R1: ")
