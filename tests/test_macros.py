@@ -231,7 +231,7 @@ def test_a_db_url_in_the_sheet_is_refused_a_profile_name_is_used(book_path: Path
     next(r for r in conf.iter_rows() if r[0].value == "Atlas DB URL")[1].value = ""
     conf.append(["Atlas Store Profile", "other"])
     book.save(book_path)
-    with pytest.raises(PermissionDenied, match=f"unknown user '{os_account()}' .operating-system account"):
+    with pytest.raises(PermissionDenied, match=f"unknown user '{os_account()}' .your operating-system account"):
         macros.propose_run(macros.FileBook(book_path))
     assert other.exists()
     conf["B" + str(conf.max_row)].value = "nosuch"
