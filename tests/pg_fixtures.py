@@ -103,7 +103,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    opened = open_store(db_url)
+    opened = open_store(db_url, demo=True)  # a demo store: the tests name who acts (tests/test_identity.py: not)
     yield opened
     opened.dispose()
 

@@ -40,7 +40,7 @@ def _verify(store: Store) -> audit.VerifyResult:
 def test_hash_is_sha256_of_previous_hash_and_canonical_json(trail: Store) -> None:
     with trail.transaction() as s:
         first, second = s.execute(select(AuditEntry).order_by(AuditEntry.seq).limit(2)).scalars().all()
-        payload = {"seq": 1, "at": first.at, "actor": "ada", "action": "user_add", "entity": "user",
+        payload = {"seq": 1, "at": first.at, "actor": "ada (demo)", "action": "user_add", "entity": "user",
                    "entity_id": "ada", "run_id": None, "client_id": None, "before": None,
                    "after": {"active": True, "name": "ada", "role": "admin"}}
         # canonical JSON: sorted keys, no spaces
@@ -199,7 +199,7 @@ def test_refusal_entry_survives_the_failed_action(admin_users: Store) -> None:
     with pytest.raises(Exception, match="may not propose"):
         propose_run(admin_users, make_payouts({"C001": 100}), "2024-03-28", "rita")
     last = audit_entries(admin_users, "ada")[-1]
-    assert (last["actor"], last["action"], last["after"]["action"]) == ("rita", "refused", "propose")
+    assert (last["actor"], last["action"], last["after"]["action"]) == ("rita (demo)", "refused", "propose")
     assert "may not propose" in last["after"]["reason"]
     with admin_users.transaction() as s:
         assert s.execute(text("SELECT count(*) FROM payout_runs")).scalar_one() == 0

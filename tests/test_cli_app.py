@@ -23,8 +23,9 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 @pytest.fixture
 def store_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    """A SQLite store with an admin (ada) and an operations user (otto)."""
+    """A SQLite demo store (--user names who acts) with an admin (ada) and an operations user (otto)."""
     url = f"sqlite:///{tmp_path / 'atlas.db'}"
+    assert main(["store", "init", "--demo", "--db", url]) == 0
     assert main(["users", "add", "ada", "--role", "admin", "--db", url]) == 0
     assert main(["users", "add", "otto", "--role", "operations", "--db", url, "--user", "ada"]) == 0
     capsys.readouterr()

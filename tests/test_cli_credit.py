@@ -14,6 +14,7 @@ from atlas_xl.cli.app import main
 def store_url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'credit.db'}"
     monkeypatch.setenv("ATLAS_DB_URL", url)
+    assert main(["store", "init", "--demo"]) == 0  # a demo store: --user names who acts
     assert main(["users", "add", "ada", "--role", "admin", "--user", "ada"]) == 0
     assert main(["users", "add", "cora", "--role", "credit", "--user", "ada"]) == 0
     assert main(["users", "add", "rick", "--role", "risk", "--user", "ada"]) == 0

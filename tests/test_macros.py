@@ -17,6 +17,7 @@ from atlas_xl.excel import ranges as xe
 from atlas_xl.excel.workbook import TABLE_SHEETS, raw_tables
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.store.database import open_store
+from atlas_xl.workflow.common import os_account
 from atlas_xl.workflow.runs import list_runs
 from atlas_xl.workflow.users import add_user
 from tests.ooxml_parts import changes, dynamic_array_cells, snapshot
@@ -34,16 +35,21 @@ def book_path(tmp_path: Path, repo_root: Path) -> Path:
 def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'atlas.db'}"
     monkeypatch.setenv("ATLAS_DB_URL", url)
-    store = open_store(url)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the user's own profiles.toml lives here
+    store = open_store(url, demo=True)  # a demo store: the profile's demo_user acts (see test_identity for not)
     add_user(store, None, "admin", "admin")
     for name, role in (("olga", "operations"), ("fred", "finance"), ("fiona", "finance")):
         add_user(store, "admin", name, role)
     return url
 
 
-def as_user(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser() reads these first
-        monkeypatch.setenv(var, name)
+def as_user(monkeypatch: pytest.MonkeyPatch, name: str, profiles: str = "") -> None:
+    """`name` acts in the demo store: the user's own profiles.toml says so (the environment's names do not)."""
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # ignored now: set to someone else to show it
+        monkeypatch.setenv(var, "mallory")
+    path = macros.profiles_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[profiles.default]\ndemo_user = "{name}"\n{profiles}', encoding="utf-8")
 
 
 def state(path: Path) -> dict[str, object]:
@@ -176,10 +182,12 @@ def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatc
     assert book_path.read_bytes() == before  # every refusal left the file as it was
 
     once = macros.approve_run(macros.FileBook(book_path))
-    assert once.endswith("approved by fred: 23 payouts, EUR 150,487.40, status proposed (1/2 approvals).")
+    assert once.endswith("approved by fred: 23 payouts, EUR 150,487.40, status proposed (1/2 approvals). "
+                         "Four-eyes on a SQLite store is advisory.")
     assert macros.approve_run(macros.FileBook(book_path)) == once  # fred's second click: same state
     as_user(monkeypatch, "fiona")
-    assert macros.approve_run(macros.FileBook(book_path)).endswith("status approved (2/2 approvals).")
+    assert macros.approve_run(macros.FileBook(book_path)).endswith(
+        "status approved (2/2 approvals). Four-eyes on a SQLite store is advisory.")
 
     sepa = macros.generate_sepa(macros.FileBook(book_path))
     assert sepa.startswith("SEPA file for run R1: ")
@@ -196,18 +204,33 @@ def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatc
     assert macros.export_report(macros.FileBook(book_path)) == report
 
 
-def test_db_url_from_the_config_sheet(book_path: Path, store_url: str, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_db_url_in_the_sheet_is_refused_a_profile_name_is_used(book_path: Path, store_url: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     other = tmp_path / "other.db"
     book = openpyxl.load_workbook(book_path, keep_vba=True)
     conf = book["xlwings.conf"]
     row = next(r for r in conf.iter_rows() if r[0].value == "Atlas DB URL")
     row[1].value = f"sqlite:///{other}"
     book.save(book_path)
-    as_user(monkeypatch, "olga")  # known in ATLAS_DB_URL's store, not in the sheet's (empty) store
-    with pytest.raises(PermissionDenied, match="unknown user 'olga'"):
+    as_user(monkeypatch, "olga", f'[profiles.other]\ndb_url = "sqlite:///{other}"\ndemo_user = "olga"\n')
+    before = book_path.read_bytes()
+    with pytest.raises(ConfigError, match="names a database URL .*refused.*'Atlas Store Profile'"):
+        macros.propose_run(macros.FileBook(book_path))
+    assert book_path.read_bytes() == before and not other.exists()
+    # the sheet names a profile instead: the user's own file maps it to the other store (a new, normal store:
+    # the OS account acts there, and it has no users yet)
+    book = openpyxl.load_workbook(book_path, keep_vba=True)
+    conf = book["xlwings.conf"]
+    next(r for r in conf.iter_rows() if r[0].value == "Atlas DB URL")[1].value = ""
+    conf.append(["Atlas Store Profile", "other"])
+    book.save(book_path)
+    with pytest.raises(PermissionDenied, match=f"unknown user '{os_account()}' .your operating-system account"):
         macros.propose_run(macros.FileBook(book_path))
     assert other.exists()
+    conf["B" + str(conf.max_row)].value = "nosuch"
+    book.save(book_path)
+    with pytest.raises(ConfigError, match="no store profile 'nosuch'"):
+        macros.propose_run(macros.FileBook(book_path))
 
 
 def test_load_data_puts_the_stored_credit_limit_into_the_clients_table(book_path: Path, tmp_path: Path,

@@ -11,11 +11,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from atlas_xl.errors import ConfigError, WorkflowError
 from atlas_xl.store.database import HEAD_REVISION, Store, alembic_config, mask_url, open_store
 from atlas_xl.store.models import Base
+from atlas_xl.workflow.common import os_account
 from atlas_xl.workflow.execution import execute_run
 from atlas_xl.workflow.runs import approve_run, propose_run, show_run
 from atlas_xl.workflow.users import add_user
@@ -39,11 +41,13 @@ def test_upgrade_from_the_first_migration_keeps_data(db_url: str) -> None:
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0001")
     now = datetime(2024, 3, 27, 9, 0, tzinfo=UTC)
+    # an upgraded store is a normal one: the person acting is this process's OS account / PostgreSQL login
+    me = make_url(db_url).username if db_url.startswith("postgresql") else os_account()
     with engine.begin() as conn:
         assert "file_sha256" not in {c["name"] for c in inspect(conn).get_columns("payout_runs")}
         conn.execute(text("INSERT INTO users (name, role, active, created_at, created_by) VALUES "
-                          "('ada', 'admin', :t, :now, 'ada'), ('otto', 'operations', :t, :now, 'ada'), "
-                          "('fiona', 'finance', :t, :now, 'ada')"), {"t": True, "now": now})
+                          "('ada', 'admin', :t, :now, 'ada'), (:me, 'operations', :t, :now, 'ada'), "
+                          "('fiona', 'finance', :t, :now, 'ada')"), {"t": True, "now": now, "me": me})
         conn.execute(text(
             "INSERT INTO payout_runs (payout_date, status, total_cents, payout_count, excluded_count, "
             "approvals_required, snapshot_sha256, debtor_name, debtor_iban, debtor_bic, source, proposed_by, "
@@ -63,10 +67,11 @@ def test_upgrade_from_the_first_migration_keeps_data(db_url: str) -> None:
         assert tuple(row) == (1234, None, None)
         assert conn.execute(text("SELECT status_reason FROM run_payouts")).scalar_one() is None
     # the upgraded store works: the old execution still blocks paying C001 again for that date
-    detail = show_run(store, "R1", "otto")
+    assert not store.demo
+    detail = show_run(store, "R1", None)
     assert detail.payouts[0].amount_cents == 1234
-    new = propose_run(store, make_payouts({"C001": 500, "C002": 700}), DAY, "otto").run
-    assert [p.client_id for p in show_run(store, new.ref, "otto").payouts] == ["C002"]
+    new = propose_run(store, make_payouts({"C001": 500, "C002": 700}), DAY, None).run
+    assert [p.client_id for p in show_run(store, new.ref, None).payouts] == ["C002"]
     # the 0002 tables exist
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM credit_limit_overrides")).scalar_one() == 0
@@ -140,6 +145,7 @@ def test_password_is_masked_everywhere(pg_server: PgServer, capsys, caplog) -> N
     url = pg_server.create_database()
     assert PG_PASSWORD in url  # the password is really in the URL we hand over
     assert PG_PASSWORD not in mask_url(url) and "***" in mask_url(url)
+    assert main(["store", "init", "--demo", "--db", url]) == 0  # --user names who acts
     assert main(["users", "add", "ada", "--role", "admin", "--db", url, "--json"]) == 0
     assert main(["users", "add", "otto", "--role", "operations", "--db", url, "--user", "ada"]) == 0
     assert main(["users", "add", "x", "--role", "admin", "--db", url, "--user", "otto"]) == 3

@@ -71,9 +71,9 @@ def test_first_user_must_be_admin_then_only_admins_add(store: Store) -> None:
         add_user(store, "otto", "mallory", "admin")
     assert [u.name for u in list_users(store, "ada")] == ["ada", "otto"]
     actions = _audit_actions(store)
-    # two refusals without an acting user, two additions by ada, otto's refused attempt
-    assert actions == [("(none)", "refused"), ("ada", "user_add"), ("(none)", "refused"), ("ada", "user_add"),
-                       ("otto", "refused")]
+    # two refusals without an acting user, two additions by ada, otto's refused attempt (a demo store: marked)
+    assert actions == [("(none) (demo)", "refused"), ("ada (demo)", "user_add"), ("(none) (demo)", "refused"),
+                       ("ada (demo)", "user_add"), ("otto (demo)", "refused")]
 
 
 def test_deactivated_and_unknown_users_cannot_act(admin_users: Store) -> None:
@@ -119,7 +119,7 @@ def test_full_lifecycle_to_settled_and_returned(admin_users: Store, tmp_path: Pa
     assert approved.status == "approved" and approved.approvals == ("fiona",)
     result = execute_run(store, run.ref, "felix", tmp_path)
     assert result.run.status == "executed" and not result.already_executed
-    assert result.xml_path == tmp_path.resolve() / f"payout-run-R{run.run_id}.xml"
+    assert result.xml_path == tmp_path.resolve() / f"DEMO-payout-run-R{run.run_id}.xml"  # a demo store's file
     data = result.xml_path.read_bytes()
     assert hashlib.sha256(data).hexdigest() == result.sha256 == result.run.file_sha256
     assert b"<CtrlSum>75.50</CtrlSum>" in data  # 50.00 + 25.50
@@ -293,6 +293,7 @@ def test_run_ids_cannot_carry_paths(admin_users: Store) -> None:
         with pytest.raises(ArgumentError, match="is not a payout run id"):
             show_run(admin_users, bad, "rita")
     assert xml_file_name(parse_run_ref("r0007")) == "payout-run-R7.xml"
+    assert xml_file_name(7, demo=True) == "DEMO-payout-run-R7.xml"
 
 
 def test_nothing_ready_is_refused(admin_users: Store) -> None:

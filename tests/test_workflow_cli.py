@@ -33,7 +33,8 @@ def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 @pytest.fixture
 def cli_db(db_url: str, capsys: pytest.CaptureFixture[str]) -> str:
-    for argv in (["users", "add", "ada", "--role", "admin"],
+    for argv in (["store", "init", "--demo"],  # a demo store: --user names who acts (tests/test_identity.py: not)
+                 ["users", "add", "ada", "--role", "admin"],
                  ["users", "add", "otto", "--role", "operations", "--user", "ada"],
                  ["users", "add", "fiona", "--role", "finance", "--user", "ada"],
                  ["users", "add", "felix", "--role", "finance", "--user", "ada"],
@@ -87,7 +88,7 @@ def test_payout_lifecycle_on_example_data(cli_db: str, capsys: pytest.CaptureFix
     out = tmp_path / "bank"
     executed = _json(capsys, "payouts", "execute", ref, "--out", str(out), *db, "--user", "fiona")
     xml = Path(executed["xml_path"])
-    assert xml.parent == out.resolve() and xml.name == f"payout-run-{ref}.xml"
+    assert xml.parent == out.resolve() and xml.name == f"DEMO-payout-run-{ref}.xml"
     validate_pain001(xml.read_bytes(), PainVersion.V09)  # the SEPA engineer's XSD check, independently
     review = load_workbook(executed["reviewer_path"], read_only=True)
     assert "Transfers" in review.sheetnames
@@ -135,7 +136,7 @@ def test_audit_verify_exit_1_names_the_edited_entry(cli_db: str, capsys: pytest.
     code, out, _ = _run(capsys, "audit", "verify", "--db", cli_db, "--user", "ada")
     assert code == 1 and "entry 3 was edited" in out
     result = _json_any(capsys, "audit", "verify", "--db", cli_db, "--user", "ada")
-    assert result == {"ok": False, "entries": 5, "first_bad_seq": 3,
+    assert result == {"ok": False, "entries": 5, "first_bad_seq": 3, "demo": True,
                       "problem": "entry 3 was edited: its hash does not match"}
 
 

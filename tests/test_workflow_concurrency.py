@@ -86,7 +86,7 @@ def test_concurrent_execute_exactly_one_wins(admin_users: Store, tmp_path: Path)
     assert _count(store, AuditEntry, AuditEntry.action == "execute") == 1
     assert _count(store, PaidPayout) == 3
     xml = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".xml")
-    assert xml == [f"payout-run-R{run.run_id}.xml"]
+    assert xml == [f"DEMO-payout-run-R{run.run_id}.xml"]  # a demo store's file
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert hashlib.sha256((tmp_path / xml[0]).read_bytes()).hexdigest() == winners[0]["sha256"]
 
@@ -159,7 +159,7 @@ def test_kill_9_at_every_step_then_retry_pays_once(admin_users: Store, tmp_path:
     assert result.run.status == "executed" and result.run.delivered_at is not None
     assert result.run.delivered_to == str(tmp_path.resolve())
     xml = [p for p in tmp_path.iterdir() if p.suffix == ".xml"]
-    assert xml == [tmp_path.resolve() / f"payout-run-R{run.run_id}.xml"]
+    assert xml == [tmp_path.resolve() / f"DEMO-payout-run-R{run.run_id}.xml"]
     assert xml[0].read_bytes() == expected  # the same bytes whoever and whenever executes
     assert result.sha256 == hashlib.sha256(expected).hexdigest()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -89,11 +89,12 @@ def book_and_store(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ATLAS_DB_URL", url)
     from atlas_xl.store.database import open_store
 
-    store = open_store(url)
+    store = open_store(url, demo=True)  # a demo store: the user's profiles.toml names who acts
     add_user(store, None, "admin", "admin")
     add_user(store, "admin", "olga", "operations")
-    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
-        monkeypatch.setenv(var, "olga")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "config" / "atlas-xl").mkdir(parents=True)
+    (tmp_path / "config" / "atlas-xl" / "profiles.toml").write_text('[profiles.default]\ndemo_user = "olga"\n')
     return path, url
 
 

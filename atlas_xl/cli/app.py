@@ -23,7 +23,7 @@ from atlas_xl.cli.dashboard import dashboard
 from atlas_xl.cli.data import example_data
 from atlas_xl.cli.journal import journal_app
 from atlas_xl.cli.memory import fewer_collections, keep_freed_memory, skip_exit_collections, skip_hugepage_advice
-from atlas_xl.cli.payouts import audit_app, payouts_app, users_app
+from atlas_xl.cli.payouts import audit_app, payouts_app, store_app, users_app
 from atlas_xl.cli.run import run
 from atlas_xl.cli.workbook import workbook_app
 from atlas_xl.errors import EXIT_CANT_CREATE, EXIT_INTERNAL, AtlasError, cut, exit_code_for
@@ -69,6 +69,7 @@ app.command()(version)
 app.command()(run)
 app.command()(dashboard)
 app.command("example-data")(example_data)
+app.add_typer(store_app, name="store")
 app.add_typer(users_app, name="users")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(audit_app, name="audit")

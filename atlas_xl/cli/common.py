@@ -32,7 +32,8 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click.globals import get_current_context
 
 __all__ = ["AsOfOption", "BreachOption", "ClickException", "DataOption", "DbOpt", "JsonOpt", "StoreOption",
-           "UserOpt", "WarningOption", "emit", "err_console", "print_error", "resolve_db", "store_error_from"]
+           "UserOpt", "WarningOption", "emit", "err_console", "get_current_context", "print_error", "resolve_db",
+           "store_error_from"]
 
 err_console = Console(stderr=True)
 
@@ -42,8 +43,10 @@ DbOpt = Annotated[str | None, typer.Option(
     "--db", envvar="ATLAS_DB_URL", show_envvar=True,
     help="Database URL (sqlite:///file.db or postgresql+psycopg://...); may also stand before the command: "
          "atlas-xl --db URL COMMAND.")]
-UserOpt = Annotated[str | None, typer.Option("--user", envvar="ATLAS_USER", show_envvar=True,
-                                             help="The acting user (must be a known, active user).")]
+UserOpt = Annotated[str | None, typer.Option(
+    "--user", envvar="ATLAS_USER", show_envvar=True,
+    help="Demo stores only: the user to act as. Elsewhere the acting user is your OS account (SQLite) or your "
+         "PostgreSQL login, and --user is refused.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 
 # the portfolio options of `run` and `dashboard`

@@ -1,7 +1,9 @@
 """CLI for the payout workflow: `atlas-xl users|payouts|audit ...`, thin wrappers over atlas_xl.workflow.
 
-Every command takes --db (else ATLAS_DB_URL, else the default SQLite file), --user (else ATLAS_USER) and
---json (one JSON object on stdout for scripts). Errors are AtlasErrors; atlas_xl.cli.app.main maps them to exit
+Every command takes --db (else ATLAS_DB_URL, else the default SQLite file), --user (else ATLAS_USER; accepted
+by a demo store only: elsewhere the acting user is the OS account on SQLite, the login on PostgreSQL) and
+--json (one JSON object on stdout for scripts). A demo store's output starts with DEMO (JSON: "demo": true).
+Errors are AtlasErrors; atlas_xl.cli.app.main maps them to exit
 codes (PermissionDenied -> 3). The database URL is only ever shown with its password masked.
 """
 
@@ -13,32 +15,73 @@ from typing import Annotated, Any
 
 import typer
 
+from atlas_xl.cli.common import get_current_context
 from atlas_xl.domain.money import format_eur
 
+store_app = typer.Typer(help="Create a store (normal, or a demo store for trying Atlas alone).",
+                        no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles of the store.", no_args_is_help=True)
 payouts_app = typer.Typer(help="Payout runs: propose, approve, execute (SEPA file), settle.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 
 DbOpt = Annotated[str | None, typer.Option("--db", envvar="ATLAS_DB_URL", show_envvar=True,
                                            help="Database URL (sqlite:///file.db or postgresql+psycopg://...).")]
-UserOpt = Annotated[str | None, typer.Option("--user", envvar="ATLAS_USER", show_envvar=True,
-                                             help="The acting user (must be a known, active user).")]
+UserOpt = Annotated[str | None, typer.Option(
+    "--user", envvar="ATLAS_USER", show_envvar=True,
+    help="Demo stores only: the user to act as. Elsewhere the acting user is your OS account (SQLite) or your "
+         "PostgreSQL login, and --user is refused.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 RunArg = Annotated[str, typer.Argument(help="Run id, e.g. R12.", metavar="RUN")]
 
 
-def _open(db: str | None):  # type: ignore[no-untyped-def]
+DEMO_KEY = "atlas_xl.demo_store"  # ctx.meta: the store this command opened is a demo store
+ADVISORY = ("note: on a SQLite store four-eyes is advisory (whoever owns the store file can change it); "
+            "use the PostgreSQL deployment for real money")
+
+
+def _open(db: str | None, *, demo: bool | None = None):  # type: ignore[no-untyped-def]
     from atlas_xl.cli.common import resolve_db
     from atlas_xl.store.database import open_store
 
-    return open_store(resolve_db(db))  # --db after the command, else --db before it, else ATLAS_DB_URL
+    # --db after the command, else --db before it, else ATLAS_DB_URL
+    store = open_store(resolve_db(db), demo=demo)
+    ctx = get_current_context(silent=True)
+    if ctx is not None and store.demo:
+        ctx.meta[DEMO_KEY] = True
+    return store
 
 
 def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    ctx = get_current_context(silent=True)
+    demo = ctx is not None and bool(ctx.meta.get(DEMO_KEY))
     if as_json:
-        typer.echo(json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str))
+        typer.echo(json.dumps({**payload, "demo": True} if demo else payload, ensure_ascii=False, sort_keys=True,
+                              default=str))
     else:
-        typer.echo(text)
+        typer.echo(f"DEMO store (not for real money): {text}" if demo else text)
+
+
+def _audit_head_line(store: Any) -> str:
+    from atlas_xl.workflow.audit_queries import audit_head
+
+    seq, head = audit_head(store)
+    return f"audit head: entry {seq}, hash {head} (keep it, or `atlas-xl audit export`, outside the database)"
+
+
+# ---------------------------------------------------------------------------------------------- store
+
+
+@store_app.command("init")
+def store_init(demo: Annotated[bool, typer.Option("--demo", help="Create a demo store: --user may name any user, "
+                                                                  "and its files and audit entries say DEMO. "
+                                                                  "Fixed for the store's life.")] = False,
+               db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Create the store (or check an existing one is of the kind asked for: a store's kind never changes)."""
+    store = _open(db, demo=demo)
+    acts = {"demo": "the user --user names", "sqlite": "your operating-system account",
+            "postgresql": "your PostgreSQL login (session_user)"}[store.kind]
+    _emit(as_json, {"db": store.display_url, "kind": store.kind},
+          f"{'demo' if store.demo else 'normal'} store {store.display_url}: the acting user is {acts}")
 
 
 # ---------------------------------------------------------------------------------------------- users
@@ -139,10 +182,13 @@ def payouts_approve(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json
     """Approve a proposed run (never your own; large runs need two distinct approvers)."""
     from atlas_xl.workflow.runs import approve_run
 
-    summary = approve_run(_open(db), run, user)
-    _emit(as_json, summary.to_dict(),
-          f"{user} approved run {summary.ref} ({len(summary.approvals)}/{summary.approvals_required}): "
-          f"status {summary.status}")
+    store = _open(db)
+    summary = approve_run(store, run, user)
+    advisory = store.dialect == "sqlite"
+    by = summary.approvals[-1] if summary.approvals else "?"
+    _emit(as_json, {**summary.to_dict(), "four_eyes_advisory": advisory},
+          f"{by} approved run {summary.ref} ({len(summary.approvals)}/{summary.approvals_required}): "
+          f"status {summary.status}" + (f"\n{ADVISORY}" if advisory else ""))
 
 
 @payouts_app.command("execute")
@@ -160,11 +206,13 @@ def payouts_execute(
                 "pain.001.001.03": "pain.001.001.03"}
     if version.strip() not in versions:
         raise ArgumentError(f"--version {version!r} is not supported; expected 09 or 03")
-    result = execute_run(_open(db), run, user, out, version=versions[version.strip()])
+    store = _open(db)
+    result = execute_run(store, run, user, out, version=versions[version.strip()])
     what = "was already executed" if result.already_executed else "executed"
-    _emit(as_json, result.to_dict(),
+    head = _audit_head_line(store)
+    _emit(as_json, {**result.to_dict(), "audit_head": head},
           f"run {result.run.ref} {what}: {result.run.payout_count} payouts, {format_eur(result.run.total_cents)}"
-          f"\n  file {result.xml_path} (sha256 {result.sha256})\n  reviewer list {result.reviewer_path}")
+          f"\n  file {result.xml_path} (sha256 {result.sha256})\n  reviewer list {result.reviewer_path}\n{head}")
 
 
 @payouts_app.command("deliver")
@@ -176,8 +224,10 @@ def payouts_deliver(
     """Deliver an executed run's payment file again (the stored bytes; audited; finance or admin)."""
     from atlas_xl.workflow.execution import deliver_run
 
-    result = deliver_run(_open(db), run, user, out)
-    _emit(as_json, result.to_dict(), result.line())
+    store = _open(db)
+    result = deliver_run(store, run, user, out)
+    head = _audit_head_line(store)
+    _emit(as_json, {**result.to_dict(), "audit_head": head}, f"{result.line()}\n{head}")
 
 
 @payouts_app.command("cancel")
@@ -227,12 +277,34 @@ def audit_show(
     _emit(as_json, {"entries": entries, "count": len(entries)}, "\n".join(lines) or "no entries")
 
 
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint file to write (keep it outside the database's "
+                                                    "reach: another machine, a signed mail, paper).")],
+    db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Write a checkpoint of the audit trail (head entry and hash, every entry's hash, time, SHA-256)."""
+    from atlas_xl.outputs.files import write_atomic
+    from atlas_xl.workflow.audit_queries import export_checkpoint
+
+    checkpoint = export_checkpoint(_open(db), user)
+    write_atomic(out, (json.dumps(checkpoint, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode())
+    summary = {k: checkpoint[k] for k in ("head_seq", "head_hash", "at", "sha256")}
+    _emit(as_json, {"checkpoint": str(out), **summary},
+          f"audit checkpoint {out}: entry {summary['head_seq']}, hash {summary['head_hash']}, at {summary['at']} "
+          f"(file sha256 {summary['sha256']}); verify later with `atlas-xl audit verify --against {out}`")
+
+
 @audit_app.command("verify")
-def audit_verify(db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
+def audit_verify(
+    against: Annotated[Path | None, typer.Option("--against", help="A checkpoint from `audit export`: also "
+                                                                   "finds a chain rewritten after it.")] = None,
+    db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
     """Check the hash chain; exit 1 naming the first bad entry if anything was edited, removed or moved."""
     from atlas_xl.workflow.audit_queries import verify_audit
 
-    result = verify_audit(_open(db), user)
+    result = verify_audit(_open(db), user, against)
     _emit(as_json, result.to_dict(),
           f"audit trail OK: {result.problem}" if result.ok else f"audit trail BROKEN: {result.problem}")
     if not result.ok:

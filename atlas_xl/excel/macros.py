@@ -16,16 +16,24 @@ Rules every macro keeps:
   leaves the same text.
 - Every text from the data is written as text, never as a formula (xlsafe.set_text in files; a leading
   apostrophe in live Excel, which Excel shows as the text itself).
-The acting user for the payout buttons is the Windows / Excel user name; it must be a user of the store
-(`atlas-xl users add`). The store is the `Atlas DB URL` row of the xlwings.conf sheet, else ATLAS_DB_URL.
+Who acts and which store (issue 17) come from the person, never from the workbook, which anyone can edit:
+- the store: the `Atlas Store Profile` row of the xlwings.conf sheet names a profile of the user's own
+  configuration file (`profiles.toml` in platformdirs' user_config_dir("atlas-xl")):
+      [profiles.treasury]
+      db_url = "postgresql+psycopg://olga@db.example/atlas"
+  no row: the profile "default" when the file has one, else ATLAS_DB_URL, else the default file. A database URL
+  in the sheet (`Atlas DB URL`) is refused.
+- the acting user: as on the command line (atlas_xl.workflow.common): the OS account on SQLite, the login of
+  the profile's URL on PostgreSQL; never Excel's user name. Only a demo store takes a name, the profile's
+  `demo_user`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import inspect
 import io
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +48,7 @@ from atlas_xl.outputs.files import write_atomic
 MACROS = ("load_data", "refresh_all", "propose_run", "approve_run", "generate_sepa", "export_report")
 CONFIG_SHEET = "xlwings.conf"
 DATA_PATH, DB_URL, OUTPUT_FOLDER = "Atlas Data Path", "Atlas DB URL", "Atlas Output Folder"
+PROFILE = "Atlas Store Profile"
 
 
 class WorkbookIO(Protocol):
@@ -58,8 +67,6 @@ class WorkbookIO(Protocol):
     def set_status(self, text: str) -> None: ...
 
     def save(self) -> None: ...
-
-    def user_name(self) -> str: ...
 
     def folder(self) -> Path: ...
 
@@ -141,9 +148,6 @@ class FileBook:
         write_atomic(self.path, data)
         self.data, self.edits = data, {}
 
-    def user_name(self) -> str:
-        return getpass.getuser()  # the login name (USERNAME on Windows)
-
     def folder(self) -> Path:
         return self.path.resolve().parent
 
@@ -198,12 +202,6 @@ class LiveBook:  # pragma: no cover - needs Excel (Windows / macOS); kept thin, 
     def save(self) -> None:
         self.book.save()
 
-    def user_name(self) -> str:
-        try:
-            return str(self.book.app.api.UserName)  # Excel's user name (File > Options > General)
-        except Exception:  # noqa: BLE001 - macOS/AppleScript: fall back to the login name
-            return getpass.getuser()
-
     def folder(self) -> Path:
         return Path(self.book.fullname).resolve().parent
 
@@ -244,10 +242,48 @@ def _portfolio(book: WorkbookIO) -> Any:
     return portfolio_from_tables({t: raw_table(rows, t) for t, rows in _tables(book).items()}, SOURCE)
 
 
+def profiles_file() -> Path:
+    """The user's own store profiles (module docstring)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("atlas-xl")) / "profiles.toml"
+
+
+def _profile(book: WorkbookIO) -> dict[str, Any]:
+    config = book.config()
+    if config.get(DB_URL):
+        raise ConfigError(f"the workbook's {CONFIG_SHEET} sheet names a database URL ({DB_URL!r}); refused: anyone "
+                          f"who can edit the workbook could point it at another store. Expected an empty "
+                          f"{DB_URL!r} and a {PROFILE!r} row naming a profile of {profiles_file()}")
+    name = config.get(PROFILE) or ""
+    path = profiles_file()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8")).get("profiles", {}) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read the store profiles {str(path)!r}: {error}") from None
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{str(path)!r}: expected [profiles.NAME] tables")
+    chosen = profiles.get(name or "default")
+    if chosen is None and name:
+        raise ConfigError(f"no store profile {name[:64]!r} in {str(path)!r}; expected [profiles.{name[:64]}] with "
+                          "db_url = \"...\"")
+    if chosen is not None and not isinstance(chosen, dict):
+        raise ConfigError(f"{str(path)!r}: profile {name or 'default'!r} is not a table")
+    return dict(chosen or {})
+
+
 def _store(book: WorkbookIO) -> Any:
     from atlas_xl.store.database import open_store
 
-    return open_store(book.config().get(DB_URL) or None)  # None: ATLAS_DB_URL, else the default file
+    return open_store(str(_profile(book).get("db_url") or "") or None)  # None: ATLAS_DB_URL, else the default
+
+
+def _claim(book: WorkbookIO, store: Any) -> str | None:
+    """The name a demo store acts as (the profile's demo_user); None elsewhere: the store knows who acts."""
+    if not store.demo:
+        return None
+    user = _profile(book).get("demo_user")
+    return None if user is None else str(user)
 
 
 def _output_folder(book: WorkbookIO) -> Path:
@@ -327,7 +363,8 @@ def _propose_run(book: WorkbookIO) -> str:
     from atlas_xl.workflow import history
     from atlas_xl.workflow import runs as workflow
 
-    as_of, user, store, settings = _as_of(book), book.user_name(), _store(book), load_settings()
+    as_of, store, settings = _as_of(book), _store(book), load_settings()
+    user = _claim(book, store)
     portfolio, basis = history.with_store_history(store, _portfolio(book))
     frame = compute_payouts(portfolio, as_of, settings)
     # click twice = once: an open run with the same snapshot (every field of the file, not only ids and amounts)
@@ -356,19 +393,24 @@ def _run_ref(book: WorkbookIO) -> str:
 
 def _approve_run(book: WorkbookIO) -> str:
     from atlas_xl.workflow import runs as workflow
+    from atlas_xl.workflow.common import whoami
 
-    ref, user, store = _run_ref(book), book.user_name(), _store(book)
+    ref, store = _run_ref(book), _store(book)
+    user = _claim(book, store)
     run = workflow.show_run(store, ref, user).summary
-    if user in run.approvals:  # this user's approval is already there: the same state, said the same way
-        return _run_text(run, f"approved by {user}")
+    me = whoami(store, user)
+    advisory = " Four-eyes on a SQLite store is advisory." if store.dialect == "sqlite" else ""
+    if me in run.approvals:  # this user's approval is already there: the same state, said the same way
+        return _run_text(run, f"approved by {me}") + advisory
     run = workflow.approve_run(store, ref, user)
-    return _run_text(run, f"approved by {user}")
+    return _run_text(run, f"approved by {me}") + advisory
 
 
 def _generate_sepa(book: WorkbookIO) -> str:
     from atlas_xl.workflow import execution as workflow
 
-    ref, user, store = _run_ref(book), book.user_name(), _store(book)
+    ref, store = _run_ref(book), _store(book)
+    user = _claim(book, store)
     result = workflow.execute_run(store, ref, user, _output_folder(book))  # exactly once; a repeat returns it
     return f"SEPA file for run {result.run.ref}: {result.xml_path.name} (sha256 {result.sha256[:12]}...)."
 

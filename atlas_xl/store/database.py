@@ -26,8 +26,8 @@ from sqlalchemy.exc import ArgumentError as SAArgumentError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from atlas_xl.errors import ConfigError, hide_passwords
-from atlas_xl.store.models import AuditHead
+from atlas_xl.errors import ConfigError, RefusedByRule, hide_passwords
+from atlas_xl.store.models import AuditHead, StoreKind
 
 SQLITE_BUSY_TIMEOUT_S = 60
 
@@ -94,6 +94,12 @@ class Store:
     engine: Engine
     sessions: sessionmaker[Session]
     url: URL
+    demo: bool = False  # a demo store (revision 0004_identity): fixed when the store was created
+
+    @property
+    def kind(self) -> str:
+        """"demo", "sqlite" (single-user desktop: the OS account acts) or "postgresql" (the login acts)."""
+        return "demo" if self.demo else self.dialect
 
     @property
     def display_url(self) -> str:
@@ -117,6 +123,14 @@ def write_lock(session: Session) -> None:
     """Serialise writers: PostgreSQL locks the audit head row; SQLite already holds BEGIN IMMEDIATE."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+
+
+def is_demo(session: Session) -> bool:
+    """Whether the session's store is a demo store (read once per transaction, kept in session.info)."""
+    if "atlas_demo" not in session.info:
+        row = session.get(StoreKind, 1)
+        session.info["atlas_demo"] = bool(row is not None and row.demo)
+    return bool(session.info["atlas_demo"])
 
 
 def _make_engine(url: URL) -> Engine:
@@ -153,20 +167,26 @@ def alembic_config(connection: object | None = None):  # type: ignore[no-untyped
 
 
 # the newest file in atlas_xl/store/migrations/versions (a test checks that it is Alembic's head)
-HEAD_REVISION = "0004_ledger"
+HEAD_REVISION = "0005_merge"
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
+def migrate(engine: Engine, revision: str = "head", *, demo: bool = False) -> None:
     """Upgrade the database to `revision` in one transaction (PostgreSQL: under an advisory lock).
+
+    `demo` marks a database created by this call as a demo store (revision 0004_identity writes the mark once);
+    a database that already existed is never marked by it (a store upgraded from 0003 may hold real runs).
 
     A database already at the head revision (every run but the first after an upgrade) is left without
     loading Alembic, which would cost every `atlas-xl` command ~0.2 s of imports and script parsing."""
-    if revision == "head" and _revisions(engine) == [HEAD_REVISION]:
+    revisions = _revisions(engine)
+    if revision == "head" and revisions == [HEAD_REVISION]:
         return
     from alembic import command
 
     with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
+        config = alembic_config(connection)
+        config.attributes["atlas_demo"] = bool(demo and not revisions)
+        command.upgrade(config, revision)
 
 
 def _revisions(engine: Engine) -> list[str]:
@@ -177,14 +197,19 @@ def _revisions(engine: Engine) -> list[str]:
         return list(connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
 
 
-def open_store(url: str | None = None, *, upgrade: bool = True) -> Store:
-    """Open the store at `url`, else ATLAS_DB_URL, else the default file; create / upgrade its schema."""
+def open_store(url: str | None = None, *, upgrade: bool = True, demo: bool | None = None) -> Store:
+    """Open the store at `url`, else ATLAS_DB_URL, else the default file; create / upgrade its schema.
+
+    demo=True creates a demo store (`atlas-xl store init --demo`) and demo=False a normal one; either refuses an
+    existing store of the other kind (the kind never changes). demo=None opens whatever is there (a new database
+    becomes a normal store)."""
     raw = url if url else default_url()
     parsed = _parse_url(raw)
     try:
         engine = _make_engine(parsed)
         if upgrade:
-            migrate(engine)
+            migrate(engine, demo=bool(demo))
+        is_demo_store = _read_demo(engine)
     except SQLAlchemyError as error:
         first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[0:1]
         detail = scrub(first_line[0] if first_line else type(error).__name__)
@@ -194,4 +219,18 @@ def open_store(url: str | None = None, *, upgrade: bool = True) -> Store:
         ) from None
     except OSError as error:
         raise ConfigError(f"cannot open the database {mask_url(parsed)}: {error.strerror}") from None
-    return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), url=parsed)
+    if demo is not None and demo != is_demo_store:
+        engine.dispose()
+        have, want = ("a demo", "a normal") if is_demo_store else ("a normal", "a demo")
+        raise RefusedByRule(f"{mask_url(parsed)} is {have} store and cannot become {want} one (a store's kind is "
+                            f"fixed when it is created); expected a new database for {want} store")
+    return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), url=parsed,
+                 demo=is_demo_store)
+
+
+def _read_demo(engine: Engine) -> bool:
+    """The store's demo mark; False for a database not (yet) migrated to 0004_identity."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("store_kind"):
+            return False
+        return bool(connection.exec_driver_sql("SELECT demo FROM store_kind WHERE id = 1").scalar())

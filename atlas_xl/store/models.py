@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -33,6 +35,8 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    # revision 0004_identity: names are unique case-insensitively (olga and Olga are one person)
+    __table_args__ = (Index("uq_users_name_lower", func.lower(text("name")), unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))
@@ -128,7 +132,8 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[str] = mapped_column(String(40), index=True)  # ISO 8601 UTC text: hashed exactly as stored
-    actor: Mapped[str] = mapped_column(String(64), index=True)
+    # revision 0004_identity: 80 wide, room for "name (demo)" (a 64-character name and the demo mark)
+    actor: Mapped[str] = mapped_column(String(80), index=True)
     action: Mapped[str] = mapped_column(String(40))
     entity: Mapped[str] = mapped_column(String(20))
     entity_id: Mapped[str] = mapped_column(String(64))
@@ -257,3 +262,14 @@ class PeriodLock(Base):
     through_day: Mapped[date] = mapped_column(Date, primary_key=True, autoincrement=False)
     locked_by: Mapped[str] = mapped_column(String(64))
     locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoreKind(Base):
+    """revision 0004_identity: whether this is a demo store. One row, written once when the store is created
+    (`atlas-xl store init --demo` or the first open); triggers refuse any UPDATE, DELETE (or TRUNCATE)."""
+
+    __tablename__ = "store_kind"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_store_kind_single_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    demo: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,13 +1,17 @@
-"""Reading the audit trail: entries filtered by client, run, user and date range; verifying the hash chain."""
+"""Reading the audit trail: entries filtered by client, run, user and date range; verifying the hash chain, also
+against a checkpoint kept outside the database (export_checkpoint / verify_audit(against=...))."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from atlas_xl.errors import ArgumentError
 from atlas_xl.store import audit
 from atlas_xl.store.database import Store
 from atlas_xl.store.models import AuditEntry
@@ -31,7 +35,7 @@ def audit_entries(store: Store, user: str | None, *, client: str | None = None, 
         if run_id is not None:
             query = query.where(AuditEntry.run_id == run_id)
         if actor:
-            query = query.where(AuditEntry.actor == actor)
+            query = query.where(or_(AuditEntry.actor == actor, AuditEntry.actor == actor + audit.DEMO_MARK))
         if start:
             query = query.where(AuditEntry.at >= start.isoformat())
         if end:  # `at` is ISO text: everything before the next day's midnight
@@ -41,9 +45,40 @@ def audit_entries(store: Store, user: str | None, *, client: str | None = None, 
     return perform(store, user, Action.READ, "audit", "*", work, write=False)
 
 
-def verify_audit(store: Store, user: str | None) -> audit.VerifyResult:
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint file written by `audit export`, checked (format, content hash) before it is used."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ArgumentError(f"cannot read the checkpoint {str(path)!r}: {error.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArgumentError(f"{str(path)!r} is not a checkpoint: not JSON ({error})") from None
+    problem = audit.checkpoint_problem(document)
+    if problem:
+        raise ArgumentError(f"{str(path)!r}: {problem}")
+    return dict(document)
+
+
+def export_checkpoint(store: Store, user: str | None) -> dict[str, Any]:
+    """The audit trail's checkpoint (atlas_xl.store.audit.checkpoint), for `audit export --out FILE`."""
+    def work(session: Session) -> dict[str, Any]:
+        authorise(session, user, Action.READ)
+        return audit.checkpoint(session)
+
+    return perform(store, user, Action.READ, "audit", "*", work, write=False)
+
+
+def audit_head(store: Store) -> tuple[int, str]:
+    """The audit head's sequence number and hash (printed after `payouts execute` / `deliver`)."""
+    with store.transaction() as session:
+        return audit.head(session)
+
+
+def verify_audit(store: Store, user: str | None, against: str | Path | None = None) -> audit.VerifyResult:
+    checkpoint = read_checkpoint(against) if against is not None else None
+
     def work(session: Session) -> audit.VerifyResult:
         authorise(session, user, Action.READ)
-        return audit.verify(session)
+        return audit.verify(session) if checkpoint is None else audit.verify_against(session, checkpoint)
 
     return perform(store, user, Action.READ, "audit", "*", work, write=False)

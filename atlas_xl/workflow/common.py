@@ -1,20 +1,33 @@
 """What every workflow module shares: parsing run refs and dates, the acting user, one audited transaction
-(`perform`), and reading a run back as its typed summary / detail."""
+(`perform`), and reading a run back as its typed summary / detail.
+
+Who acts (issue 17) is never what the caller says, except in a demo store:
+- a SQLite store (the single-user desktop): the operating-system account running the process
+  (`pwd.getpwuid(os.getuid())`, not $USER / $LOGNAME, which anyone can set); four-eyes there is advisory,
+  since whoever owns the file can change it;
+- a PostgreSQL store: the database login, `SELECT session_user` (not current_user, which SET ROLE changes);
+- a demo store (`atlas-xl store init --demo`): the name the caller claims (`--user`, ATLAS_USER), checked
+  against the user-name pattern; its audit entries say "name (demo)".
+A non-demo store refuses a claimed name (PermissionDenied): acting as someone else is a permission matter,
+and exit 3 tells a script that an old `--user` no longer works, apart from a typo (exit 2).
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from atlas_xl.domain.model import CLIENT_ID_PATTERN, PayoutStatus, RunStatus
-from atlas_xl.errors import ArgumentError, DateError, PermissionDenied
+from atlas_xl.errors import ArgumentError, AtlasError, DateError, PermissionDenied
 from atlas_xl.store import audit
-from atlas_xl.store.database import Store, write_lock
+from atlas_xl.store.database import Store, is_demo, write_lock
 from atlas_xl.store.models import PayoutRun, RunApproval, RunExclusion, RunPayout, User
 from atlas_xl.workflow.permissions import Action, require
 from atlas_xl.workflow.results import ExcludedLine, PayoutLine, RunDetail, RunSummary
@@ -59,15 +72,95 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
-def acting_user(session: Session, name: str | None) -> User:
-    if not name or not name.strip():
-        raise PermissionDenied("no acting user; pass --user NAME or set ATLAS_USER")
-    user = session.execute(select(User).where(User.name == name.strip())).scalar_one_or_none()
+USER_NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
+_USER_NAME = re.compile(USER_NAME_PATTERN)
+
+
+def check_user_name(name: object, what: str = "user name") -> str:
+    """`name` if it is a user name (1-64 of A-Z a-z 0-9 . _ -, the whole text: no newline may trail it)."""
+    if not isinstance(name, str) or not _USER_NAME.fullmatch(name):
+        raise ArgumentError(f"{str(name)[:70]!r} is not a {what}; expected 1-64 of A-Z a-z 0-9 . _ -")
+    return name
+
+
+def os_account() -> str:
+    """The operating-system account running this process: from the process's user id, never from $USER,
+    $LOGNAME or $USERNAME (getpass.getuser() reads those first)."""
+    if sys.platform == "win32":  # pragma: no cover - Windows: the token's account name
+        import ctypes
+
+        size = ctypes.c_ulong(257)
+        buffer = ctypes.create_unicode_buffer(size.value)
+        if not ctypes.windll.advapi32.GetUserNameW(buffer, ctypes.byref(size)):  # type: ignore[attr-defined]
+            raise PermissionDenied("cannot tell which Windows account runs Atlas")
+        return buffer.value
+    import pwd  # POSIX only: imported here so that the module imports on Windows
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        raise PermissionDenied(f"the process's user id {os.getuid()} has no account name") from None
+
+
+def identity_source(session: Session) -> str:
+    """Where the acting user's name comes from in this store, for messages."""
+    if is_demo(session):
+        return "the --user / ATLAS_USER name (demo store)"
+    if session.get_bind().dialect.name == "postgresql":
+        return "your PostgreSQL login (session_user)"
+    return "your operating-system account"
+
+
+def identity(session: Session, claimed: str | None) -> str:
+    """The name of the person acting (module docstring), checked against the user-name pattern."""
+    claim = claimed if isinstance(claimed, str) and claimed != "" else None  # as given: "olga\n" is refused
+    if is_demo(session):
+        if claim is None:
+            raise PermissionDenied("no acting user; a demo store acts as the user --user NAME (or ATLAS_USER) "
+                                   "names")
+        return check_user_name(claim)
+    if claim is not None:  # the claim itself is not repeated: nothing unchecked reaches the audit trail
+        raise PermissionDenied(
+            f"--user / ATLAS_USER may name the acting user only in a demo store; this store acts as "
+            f"{identity_source(session)}: run the command as the person who acts, without --user")
+    if session.get_bind().dialect.name == "postgresql":
+        name = session.execute(text("SELECT session_user")).scalar_one()
+    else:
+        name = os_account()
+    return check_user_name(name, f"user name ({identity_source(session)})")
+
+
+def find_user(session: Session, name: str) -> User | None:
+    """The user of that name, compared case-insensitively (names are unique that way)."""
+    return session.execute(select(User).where(func.lower(User.name) == name.lower())).scalar_one_or_none()
+
+
+def acting_user(session: Session, claimed: str | None) -> User:
+    name = identity(session, claimed)
+    user = find_user(session, name)
     if user is None:
-        raise PermissionDenied(f"unknown user {name[:64]!r}; an admin adds users with `atlas-xl users add`")
+        raise PermissionDenied(f"unknown user {name!r} ({identity_source(session)}); an admin adds users with "
+                               "`atlas-xl users add`")
     if not user.active:
         raise PermissionDenied(f"user {user.name!r} is deactivated")
     return user
+
+
+def whoami(store: Store, claimed: str | None = None) -> str:
+    """The name of the active user this process acts as in `store` (PermissionDenied if none)."""
+    with store.transaction() as session:
+        return acting_user(session, claimed).name
+
+
+def audit_actor(session: Session, claimed: str | None) -> str:
+    """Who a refusal is recorded against: the checked identity, else "(none)"; never unchecked text."""
+    try:
+        return identity(session, claimed)
+    except AtlasError:
+        try:
+            return "(none)" if is_demo(session) else identity(session, None)
+        except AtlasError:
+            return "(none)"
 
 
 def authorise(session: Session, name: str | None, action: Action) -> User:
@@ -79,15 +172,18 @@ def authorise(session: Session, name: str | None, action: Action) -> User:
 def perform(store: Store, user: str | None, action: Action, entity: str, entity_id: str,
             work: Callable[[Session], T], *, run_id: int | None = None, client_id: str | None = None,
             write: bool = True) -> T:
-    """Run `work` in one transaction; a refusal is recorded in the audit trail and then re-raised."""
+    """Run `work` in one transaction; a refused change is recorded in the audit trail and then re-raised
+    (a refused read is not: `audit verify` by a stranger must not grow the trail)."""
     try:
         with store.transaction() as session:
             if write:
                 write_lock(session)
             return work(session)
     except PermissionDenied as denied:
+        if not write:
+            raise
         with store.transaction() as session:
-            audit.append(session, actor=(user or "(none)").strip()[:64] or "(none)", action="refused",
+            audit.append(session, actor=audit_actor(session, user), action="refused",
                          entity=entity, entity_id=entity_id, run_id=run_id, client_id=client_id,
                          before=None, after={"action": action.value, "reason": str(denied)})
         raise

@@ -32,7 +32,7 @@ from atlas_xl.errors import ArgumentError, OutputError, WorkflowError
 from atlas_xl.outputs.files import describe_os_error, safe_output_dir, write_atomic
 from atlas_xl.outputs.sepa.pain001 import CreditTransfer, Debtor, PainVersion, build_pain001, write_reviewer_list
 from atlas_xl.store import audit
-from atlas_xl.store.database import Store
+from atlas_xl.store.database import Store, is_demo
 from atlas_xl.store.models import AuditEntry, PaidPayout, PayoutRun, RunExclusion, RunPayout
 from atlas_xl.workflow.common import (
     authorise,
@@ -61,13 +61,13 @@ def _crash_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def xml_file_name(run_id: int) -> str:
-    """Derived only from the integer run id: no path can come from the data."""
-    return f"payout-run-R{int(run_id)}.xml"
+def xml_file_name(run_id: int, demo: bool = False) -> str:
+    """Derived only from the integer run id: no path can come from the data. A demo store's files say DEMO."""
+    return f"{'DEMO-' if demo else ''}payout-run-R{int(run_id)}.xml"
 
 
-def reviewer_file_name(run_id: int) -> str:
-    return f"payout-run-R{int(run_id)}-review.xlsx"
+def reviewer_file_name(run_id: int, demo: bool = False) -> str:
+    return f"{'DEMO-' if demo else ''}payout-run-R{int(run_id)}-review.xlsx"
 
 
 def requested_execution_date(payout_date: date, executed_on: date) -> date:
@@ -96,7 +96,7 @@ def render_run_file(session: Session, run: PayoutRun, version: str, execution_da
     if execution_date is None:
         execution_date = run.requested_execution_date or requested_execution_date(run.payout_date,
                                                                                    utc_now().date())
-    tag = f"ATLAS-{run.payout_date:%Y%m%d}-R{run.id}"
+    tag = f"{'DEMO-' if is_demo(session) else ''}ATLAS-{run.payout_date:%Y%m%d}-R{run.id}"  # MsgId, PmtInfId
     return build_pain001(
         _transfers(session, run), Debtor(run.debtor_name, run.debtor_iban, run.debtor_bic),
         execution_date=execution_date, message_id=tag, payment_info_id=f"{tag}-P1",
@@ -140,7 +140,7 @@ def _write_reviewer(session: Session, run: PayoutRun, folder: Path) -> Path | No
         select(RunExclusion.client_id, RunExclusion.name, RunExclusion.reasons)
         .where(RunExclusion.run_id == run.id).order_by(RunExclusion.client_id)).all()
     summary = run_summary(session, run)
-    path = folder / reviewer_file_name(run.id)
+    path = folder / reviewer_file_name(run.id, is_demo(session))
     info = {"Run": summary.ref, "Payout date": run.payout_date, "Status": run.status,
             "Proposed by": run.proposed_by, "Approved by": ", ".join(summary.approvals),
             "Executed by": run.executed_by or "", "File": Path(run.file_name or "").name,
@@ -201,7 +201,8 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
         won = session.execute(
             update(PayoutRun).where(PayoutRun.id == run_id, PayoutRun.status == RunStatus.APPROVED)
             .values(status=RunStatus.EXECUTED.value, executed_by=actor.name, executed_at=utc_now(),
-                    file_name=xml_file_name(run_id), file_sha256=sha, pain_version=version, file_bytes=data,
+                    file_name=xml_file_name(run_id, store.demo), file_sha256=sha, pain_version=version,
+                    file_bytes=data,
                     requested_execution_date=when, delivered_to=str(folder))
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -263,7 +264,7 @@ def _deliver_pending(store: Store, run_id: int, user: str | None, *, executed_no
         _crash_point("after_delivered")
     with store.transaction() as session:
         run = get_run(session, run_id)
-        reviewer = path.parent / reviewer_file_name(run_id)
+        reviewer = path.parent / reviewer_file_name(run_id, store.demo)
         if not reviewer.is_file():
             try:
                 _write_reviewer(session, run, path.parent)
@@ -292,7 +293,7 @@ def deliver_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
 
     data, sha, before_at, before_to = perform(store, user, Action.DELIVER, "run", f"R{run_id}", read,
                                               run_id=run_id, write=False)
-    path = folder / xml_file_name(run_id)
+    path = folder / xml_file_name(run_id, store.demo)
     _sweep_stale_temps(folder, path.name)
     write_atomic(path, data)
 

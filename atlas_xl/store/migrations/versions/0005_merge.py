@@ -1,0 +1,21 @@
+"""Merge the parallel 0004 revisions: the daily close's ledger and the identity store kind.
+
+They were written side by side from 0003 and touch different tables, so the merge itself changes nothing.
+
+Revision ID: 0005_merge
+"""
+
+from __future__ import annotations
+
+revision = "0005_merge"
+down_revision = ("0004_ledger", "0004_identity")
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
