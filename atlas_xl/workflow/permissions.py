@@ -32,6 +32,8 @@ class Action(StrEnum):
     CHANGE_CREDIT_LIMIT = "change_credit_limit"
     CHANGE_RESERVE_TERMS = "change_reserve_terms"
     MANAGE_USERS = "manage_users"
+    IMPORT_BANK_FILE = "import_bank_file"  # pain.002 / camt.054 / camt.053 from the bank
+    CONFIRM_BANK_DETAILS = "confirm_bank_details"  # release a client the bank's answer held back (two people)
 
 
 _ALL = frozenset(Role)
@@ -48,6 +50,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = MappingProxyType({
     Action.CHANGE_CREDIT_LIMIT: frozenset({Role.CREDIT}),
     Action.CHANGE_RESERVE_TERMS: frozenset({Role.CREDIT}),
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Action.IMPORT_BANK_FILE: frozenset({Role.OPERATIONS, Role.FINANCE, Role.ADMIN}),
+    Action.CONFIRM_BANK_DETAILS: frozenset({Role.OPERATIONS, Role.FINANCE}),
 })
 
 
