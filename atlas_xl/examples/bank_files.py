@@ -3,9 +3,10 @@ it feeds inputs, and it validates with the reader's own schemas).
 
 For a list of executed transfers (anything with end_to_end_id, amount_cents, creditor_name, creditor_iban, such
 as ``outputs.sepa.pain001.CreditTransfer``):
-- pain.002.001.11: the group PART (ACCP when nothing is rejected), every transfer ACCP except ``rejected`` RJCT AC04;
+- pain.002.001.11: the group PART (ACCP when nothing is rejected), every transfer ACCP except ``rejected`` RJCT
+  ``reject_reason`` (AC04 unless given);
 - camt.054.001.08: the accepted transfers booked as debits (PMNT/ICDT/ESCT) on the execution date, and the
-  ``returned`` one credited back ``return_days`` later (PMNT/ICDT/RRTN, return reason AC01);
+  ``returned`` one credited back ``return_days`` later (PMNT/ICDT/RRTN, ``return_reason``, AC01 unless given);
 - camt.053.001.08: the execution day's statement: opening balance, the debits, the given credits (acquirer
   settlements, repayments), closing = opening + entries (the later return is only in the camt.054).
 Every file is validated against its XSD (the same schema the reader uses) before it is returned.
@@ -53,6 +54,10 @@ class BankSideFiles:
     camt053: bytes
 
 
+_REASON_TEXT = {"AC04": "Closed account number", "AC01": "Incorrect account number", "RR01": "Regulatory reason",
+                "MS03": "Reason not specified"}
+
+
 def _eur(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
@@ -86,7 +91,9 @@ def _entry(E, cents: int, side: str, on: date, family: str, subfamily: str, end_
 
 def bank_side_files(transfers: Sequence[Transfer], *, original_msg_id: str, pmt_inf_id: str, debtor_iban: str,
                     executed_on: date, created_at: datetime, opening_cents: int, rejected: str | None,
-                    returned: str | None, return_days: int = 2, credits: Sequence[Credit] = ()) -> BankSideFiles:
+                    returned: str | None, return_days: int = 2, credits: Sequence[Credit] = (),
+                    reject_reason: str = "AC04", return_reason: str = "AC01",
+                    statement_id: str | None = None) -> BankSideFiles:
     """The bank's pain.002, camt.054 and camt.053 for ``transfers`` (see the module docstring)."""
     ids = {t.end_to_end_id for t in transfers}
     for label, e2e in (("rejected", rejected), ("returned", returned)):
@@ -101,7 +108,8 @@ def bank_side_files(transfers: Sequence[Transfer], *, original_msg_id: str, pmt_
     for t in transfers:
         if t.end_to_end_id == rejected:
             txs.append(E.TxInfAndSts(E.OrgnlEndToEndId(t.end_to_end_id), E.TxSts("RJCT"),
-                                     E.StsRsnInf(E.Rsn(E.Cd("AC04")), E.AddtlInf("Closed account number"))))
+                                     E.StsRsnInf(E.Rsn(E.Cd(reject_reason)),
+                                                 E.AddtlInf(_REASON_TEXT.get(reject_reason, "Rejected")))))
         else:
             txs.append(E.TxInfAndSts(E.OrgnlEndToEndId(t.end_to_end_id), E.TxSts("ACCP")))
     group = "PART" if rejected else "ACCP"
@@ -116,8 +124,8 @@ def bank_side_files(transfers: Sequence[Transfer], *, original_msg_id: str, pmt_
     E = _maker(CAMT054)
     acct = E.Acct(E.Id(E.IBAN(debtor_iban)), E.Ccy("EUR"))
     entries = [_entry(E, t.amount_cents, "DBIT", executed_on, "ICDT", "ESCT", t.end_to_end_id) for t in booked]
-    entries += [_entry(E, t.amount_cents, "CRDT", return_on, "ICDT", "RRTN", t.end_to_end_id, return_reason="AC01")
-                for t in booked if t.end_to_end_id == returned]
+    entries += [_entry(E, t.amount_cents, "CRDT", return_on, "ICDT", "RRTN", t.end_to_end_id,
+                       return_reason=return_reason) for t in booked if t.end_to_end_id == returned]
     camt054 = _finish(E.Document(E.BkToCstmrDbtCdtNtfctn(
         E.GrpHdr(E.MsgId(f"NTF-{original_msg_id}"[:35]), E.CreDtTm(stamp)),
         E.Ntfctn(E.Id(f"NTF-{original_msg_id}"[:35]), acct, *entries),
@@ -135,7 +143,7 @@ def bank_side_files(transfers: Sequence[Transfer], *, original_msg_id: str, pmt_
                      E.CdtDbtInd("CRDT" if cents >= 0 else "DBIT"), E.Dt(E.Dt(executed_on.isoformat())))
 
     camt053 = _finish(E.Document(E.BkToCstmrStmt(
-        E.GrpHdr(E.MsgId(f"STM-{original_msg_id}"[:35]), E.CreDtTm(stamp)),
+        E.GrpHdr(E.MsgId((statement_id or f"STM-{original_msg_id}")[:35]), E.CreDtTm(stamp)),
         E.Stmt(E.Id(f"STM-{executed_on.isoformat()}"), E.Acct(E.Id(E.IBAN(debtor_iban)), E.Ccy("EUR")),
                bal("OPBD", opening_cents), bal("CLBD", closing), *entries),
     )), CAMT053)
