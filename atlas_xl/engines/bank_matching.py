@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+import pandas as pd
+
 from atlas_xl.domain.bank import AccountReport, CreditDebit, Entry
+from atlas_xl.domain.model import Product
 
 CANDIDATE_WINDOW_DAYS = 3
 
@@ -111,6 +114,30 @@ class MatchResult:
     exceptions: tuple[MatchException, ...]
     not_yet_due: tuple[Expected, ...]
     balance: BalanceCheck
+
+
+def acquirer_credits(settlements: pd.DataFrame, start: date, end: date) -> list[ExpectedSettlement]:
+    """The acquirer's expected credit per settlement (value) date from ``start`` to ``end``: sales - refunds -
+    chargebacks - fees of every client's (loaded, EUR) settlement rows of the day, reference ACQ-<date>;
+    days that net to zero or less expect no credit."""
+    if settlements.empty:
+        return []
+    inside = settlements[(settlements["value_date"] >= pd.Timestamp(start))
+                         & (settlements["value_date"] <= pd.Timestamp(end))]
+    net = inside["sales_cents"] - inside["refunds_cents"] - inside["chargebacks_cents"] - inside["fees_cents"]
+    return [ExpectedSettlement(f"ACQ-{day.date().isoformat()}", int(cents), day.date())
+            for day, cents in net.groupby(inside["value_date"]).sum().items() if int(cents) > 0]
+
+
+def due_repayments(schedules: pd.DataFrame, start: date, end: date) -> list[ExpectedRepayment]:
+    """The term-loan instalments (engines.schedules rows) due from ``start`` to ``end``, referenced by loan id
+    (factoring is repaid by withholding from payouts, not by a transfer)."""
+    if schedules.empty:
+        return []
+    due = schedules[(schedules["product"] == Product.TERM_LOAN.value) & (schedules["due_date"] >= pd.Timestamp(start))
+                    & (schedules["due_date"] <= pd.Timestamp(end))]
+    return [ExpectedRepayment(str(r.loan_id), int(r.payment_cents), r.due_date.date(), str(r.client_id))
+            for r in due.itertuples()]
 
 
 def _expected_reference(item: Expected) -> str:

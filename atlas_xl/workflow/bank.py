@@ -30,7 +30,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -46,12 +45,14 @@ from atlas_xl.domain.bank import (
     reason_block,
     status_outcome,
 )
-from atlas_xl.domain.model import PAID_RUN_STATUSES, PayoutStatus, Portfolio, Product
+from atlas_xl.domain.model import PAID_RUN_STATUSES, PayoutStatus, Portfolio
 from atlas_xl.engines.bank_matching import (
     ExpectedPayout,
     ExpectedRepayment,
     ExpectedSettlement,
     MatchResult,
+    acquirer_credits,
+    due_repayments,
     match_statement,
 )
 from atlas_xl.engines.schedules import portfolio_schedules
@@ -402,20 +403,9 @@ def expected_for_statement(session: Session, report: AccountReport, portfolio: P
             payouts.append(ExpectedPayout(payout.end_to_end_id, int(payout.amount_cents), on, payout.client_id))
     settlements: list[ExpectedSettlement] = []
     repayments: list[ExpectedRepayment] = []
-    if portfolio is not None and len(portfolio.settlements):
-        frame = portfolio.settlements
-        inside = frame[(frame["value_date"] >= pd.Timestamp(start)) & (frame["value_date"] <= pd.Timestamp(end))]
-        net = (inside["sales_cents"] - inside["refunds_cents"] - inside["chargebacks_cents"] - inside["fees_cents"])
-        for day, cents in net.groupby(inside["value_date"]).sum().items():
-            if int(cents) > 0:
-                settlements.append(ExpectedSettlement(f"ACQ-{day.date().isoformat()}", int(cents), day.date()))
-    if portfolio is not None and len(portfolio.loans):
-        schedules = portfolio_schedules(portfolio.loans)
-        due = schedules[(schedules["product"] == Product.TERM_LOAN.value)
-                        & (schedules["due_date"] >= pd.Timestamp(start))
-                        & (schedules["due_date"] <= pd.Timestamp(end))]
-        repayments = [ExpectedRepayment(str(r.loan_id), int(r.payment_cents), r.due_date.date(), str(r.client_id))
-                      for r in due.itertuples()]
+    if portfolio is not None:
+        settlements = acquirer_credits(portfolio.settlements, start, end)
+        repayments = due_repayments(portfolio_schedules(portfolio.loans), start, end) if len(portfolio.loans) else []
     return payouts, settlements, repayments, start, end
 
 
