@@ -133,3 +133,42 @@ def test_walk_through_reject_return_and_propose_again(cli_db: str, capsys: pytes
     assert excluded[rejected["client_id"]] == "BANK_DETAILS_REJECTED"
     others = [p["client_id"] for p in plain[2:] if p["client_id"] in amounts]
     assert others and all(amounts[c] == friday_rules.loc[c, "amount_cents"] for c in others)
+
+
+def test_the_bundled_bank_files_reconcile_end_to_end(tmp_path: Path, example_data_dir: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # the README walk-through on a fresh SQLite store: the example's first run, then the bank's three files
+    from openpyxl import load_workbook
+
+    db = ["--db", f"sqlite:///{tmp_path / 'atlas.db'}"]
+    for argv in (["users", "add", "ada", "--role", "admin"], ["users", "add", "otto", "--role", "operations"],
+                 ["users", "add", "fiona", "--role", "finance"], ["users", "add", "felix", "--role", "finance"]):
+        assert main([*argv, *db, "--user", "ada"]) == 0
+    capsys.readouterr()
+    run = _json(capsys, "payouts", "propose", *db, "--user", "otto")
+    assert run["ref"] == "R1" and run["payout_date"] == "2026-11-23"
+    for approver in ("fiona", "felix")[: run["approvals_required"]]:
+        _json(capsys, "payouts", "approve", "R1", *db, "--user", approver)
+    _json(capsys, "payouts", "execute", "R1", "--out", str(tmp_path / "out"), *db, "--user", "fiona")
+    files = [str(example_data_dir / n) for n in ("bank_pain002.xml", "bank_camt054.xml", "bank_camt053.xml")]
+    imported = _json(capsys, "bank", "import", *files, *db, "--user", "otto")["imported"]
+    assert [sum(c["applied"] for c in i["changes"]) for i in imported] == [run["payout_count"]] * 2 + [0]
+    statement = imported[2]["reconciliation"]
+    assert statement["balance"]["difference_cents"] == 0
+    # exactly the two planted exceptions: the unexpected credit and the missing last settlement date
+    assert [(x["kind"], x["amount_cents"]) for x in statement["exceptions"]][0] == ("unmatched_entry", 1_234_56)
+    assert [(x["kind"], x["reference"]) for x in statement["exceptions"]][1:] == [
+        ("missing", "settlement credit ACQ-2026-11-23")]
+    held = {h["client_id"]: h["reason"] for h in _json(capsys, "bank", "holds", *db, "--user", "otto")["holds"]}
+    assert sorted(held.values()) == ["BANK_DETAILS_REJECTED", "BANK_DETAILS_REJECTED"]
+
+    code, _, err = _run(capsys, "run", "--out", str(tmp_path / "report"), *db)
+    assert code == 0, err
+    book = load_workbook(tmp_path / "report" / "atlas-report-2026-11-23.xlsx", read_only=True)
+    rows = list(book["Reconciliation"].iter_rows(values_only=True))
+    sections = [r[0] for r in rows[2:]]
+    assert sections == ["balance check", "matched", "exception: unmatched_entry", "exception: missing",
+                        "payout rejected", "payout returned"]
+    assert rows[2][3] == 0 and rows[4][3] == 1234.56  # the difference to the cent; the unexpected credit in EUR
+    page = (tmp_path / "report" / "dashboard.html").read_text(encoding="utf-8")
+    assert '"rejected_returned":[{' in page and "ACQ-2026-11-23" in page
