@@ -125,8 +125,10 @@ def acquirer_credits(settlements: pd.DataFrame, start: date, end: date) -> list[
     inside = settlements[(settlements["value_date"] >= pd.Timestamp(start))
                          & (settlements["value_date"] <= pd.Timestamp(end))]
     net = inside["sales_cents"] - inside["refunds_cents"] - inside["chargebacks_cents"] - inside["fees_cents"]
-    return [ExpectedSettlement(f"ACQ-{day.date().isoformat()}", int(cents), day.date())
-            for day, cents in net.groupby(inside["value_date"]).sum().items() if int(cents) > 0]
+    per_day = net.groupby(inside["value_date"]).sum()
+    days = [pd.Timestamp(d).date() for d in per_day.index]
+    return [ExpectedSettlement(f"ACQ-{day.isoformat()}", int(cents), day)
+            for day, cents in zip(days, per_day.to_numpy(dtype="int64").tolist(), strict=True) if cents > 0]
 
 
 def due_repayments(schedules: pd.DataFrame, start: date, end: date) -> list[ExpectedRepayment]:
@@ -136,8 +138,9 @@ def due_repayments(schedules: pd.DataFrame, start: date, end: date) -> list[Expe
         return []
     due = schedules[(schedules["product"] == Product.TERM_LOAN.value) & (schedules["due_date"] >= pd.Timestamp(start))
                     & (schedules["due_date"] <= pd.Timestamp(end))]
-    return [ExpectedRepayment(str(r.loan_id), int(r.payment_cents), r.due_date.date(), str(r.client_id))
-            for r in due.itertuples()]
+    return [ExpectedRepayment(str(loan), int(cents), pd.Timestamp(day).date(), str(client)) for loan, cents, day, client
+            in zip(due["loan_id"].tolist(), due["payment_cents"].tolist(), due["due_date"].tolist(),
+                   due["client_id"].tolist(), strict=True)]
 
 
 def _expected_reference(item: Expected) -> str:

@@ -39,10 +39,14 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 class Transfer(Protocol):
-    end_to_end_id: str
-    amount_cents: int
-    creditor_name: str
-    creditor_iban: str
+    @property
+    def end_to_end_id(self) -> str: ...
+    @property
+    def amount_cents(self) -> int: ...
+    @property
+    def creditor_name(self) -> str: ...
+    @property
+    def creditor_iban(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -181,8 +185,9 @@ def example_bank_side(portfolio: Portfolio, settings: Settings | None = None) ->
     start = as_of - timedelta(days=2)
     frame = compute_payouts(portfolio, as_of, settings)
     ready = frame.loc[frame["ready"]].sort_values("client_id")
-    transfers = [_ExampleTransfer(f"R1-{r.client_id}", int(r.amount_cents), str(r.name), str(r.iban))
-                 for r in ready.itertuples()]
+    transfers = [_ExampleTransfer(f"R1-{client}", int(cents), str(name), str(iban)) for client, cents, name, iban
+                 in zip(ready["client_id"].tolist(), ready["amount_cents"].tolist(), ready["name"].tolist(),
+                        ready["iban"].tolist(), strict=True)]
     if len(transfers) < 3:
         raise AtlasError("the example portfolio has fewer than 3 ready payouts on its last date; no bank side")
     settlements = acquirer_credits(portfolio.settlements, start, as_of)

@@ -273,7 +273,7 @@ def _plan_status_report(session: Session, name: str, report: StatusReport) -> _P
         state = _status_state(report.group_status)
         reason = report.group_reasons[0] if report.group_reasons else None
         if state is not None:
-            plan.events += [_Event(p, state, reason and reason.code, reason and reason.text,
+            plan.events += [_Event(p, state, reason.code if reason else None, reason.text if reason else None,
                                    report.created_at.date(), 1) for p in payouts.values()]
     return plan
 
@@ -383,8 +383,7 @@ def expected_for_statement(session: Session, report: AccountReport, portfolio: P
     the acquirer's credit per settlement date (net of refunds, chargebacks and fees, all clients) and the
     term-loan instalments due in its period. The period runs from the opening balance's date (else the first
     booking) to the closing balance's date (else the last booking)."""
-    days = [e.booking_date or e.value_date for e in report.entries]
-    days = [d for d in days if d is not None]
+    days = [d for d in (e.booking_date or e.value_date for e in report.entries) if d is not None]
     opening, closing = report.opening, report.closing
     start = (opening.on if opening and opening.on else None) or (min(days) if days else date.today())
     end = (closing.on if closing and closing.on else None) or (max(days) if days else start)
