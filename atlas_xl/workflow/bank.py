@@ -115,8 +115,8 @@ class ImportResult:
                     f"(sha256 {self.file_sha256[:12]}...); nothing changed")
         applied = [c for c in self.changes if c.applied]
         parts = [f"{self.file}: imported {self.kind} {self.message_id} (sha256 {self.file_sha256[:12]}...): "
-                 f"{len(applied)} payout status change(s), {len(self.changes) - len(applied)} older status(es) "
-                 "recorded only"]
+                 f"{len(applied)} payout status change(s), {len(self.changes) - len(applied)} status(es) recorded "
+                 "only (not a step forward for the payout)"]
         parts += [f"  {c.end_to_end_id} {c.state}{' ' + c.reason_code if c.reason_code else ''}" for c in applied
                   if c.state in (BankPayoutState.REJECTED, BankPayoutState.RETURNED)]
         parts += [f"  client {client} on hold: {reason}" for client, reason in self.holds]
