@@ -26,10 +26,11 @@ Matching rules, applied to the statement's entries in file order; each expected 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 import pandas as pd
 
@@ -221,7 +222,8 @@ def match_statement(report: AccountReport, *, payouts: Sequence[ExpectedPayout] 
 
     missing: list[Expected] = []
     not_due: list[Expected] = []
-    for item in (*payouts, *settlements, *repayments):
+    everything: list[Expected] = [*payouts, *settlements, *repayments]
+    for item in everything:
         if id(item) in found or id(item) in returned:
             continue
         (missing if item.expected_on <= as_of else not_due).append(item)
@@ -259,7 +261,8 @@ def _mismatch(entry: Entry, item: Expected, as_of: date) -> MatchException:
         f"is {entry.amount_cents} cents (difference {entry.amount_cents - item.amount_cents})")
 
 
-def _best(amount: int, on: date | None, pool, amount_of, date_of):
+def _best(amount: int, on: date | None, pool: Sequence[Any], amount_of: Callable[[Any], int],
+          date_of: Callable[[Any], date | None]) -> Any:
     """Same amount, date within +-CANDIDATE_WINDOW_DAYS; nearest date, then earlier date, then pool order."""
     if on is None:
         return None
