@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_package_data_and_top_level_folder_hold_identical_files():
     package = sorted(p.name for p in (REPO / "atlas_xl" / "example_data").iterdir())
     top = sorted(p.name for p in (REPO / "example_data").iterdir())
-    assert package == top == ["README.md", "chart_of_accounts.csv", "clients.csv", "loans.csv", "portfolio.xlsx",
+    assert package == top == ["README.md", "bank_camt053.xml", "bank_camt054.xml", "bank_pain002.xml",
+                              "chart_of_accounts.csv", "clients.csv", "loans.csv", "portfolio.xlsx",
                               "reserve_terms.csv", "settlements.csv"]
     for name in top:
         packaged = (REPO / "atlas_xl" / "example_data" / name).read_bytes()

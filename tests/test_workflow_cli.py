@@ -297,6 +297,10 @@ def test_a_returned_payout_is_owed_again_and_paid_with_the_next_run(
     client = returned["client_id"]
     _json(capsys, "payouts", "mark", thursday["ref"], "--status", "returned", "--payout", client, "--reason", "AC04",
           *db, "--user", "fiona")
+    # a manual mark is owed again only once a second person confirms it (workflow.bank.confirm_mark)
+    code, _, err = _run(capsys, "bank", "confirm-mark", thursday["ref"], "--payout", client, *db, "--user", "fiona")
+    assert code == 1 and "a second person must confirm" in err
+    _json(capsys, "bank", "confirm-mark", thursday["ref"], "--payout", client, *db, "--user", "felix")
     friday = _json(capsys, "payouts", "show",
                    _json(capsys, "payouts", "propose", *data, "--date", "2026-11-20", *db, "--user", "otto")["ref"],
                    *db, "--user", "rita")

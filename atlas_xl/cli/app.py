@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from atlas_xl import __version__
+from atlas_xl.cli.bank import bank_app
 from atlas_xl.cli.close import close
 from atlas_xl.cli.common import ROOT_DB_KEY, ClickException, err_console, print_error, store_error_from
 from atlas_xl.cli.credit import credit_app
@@ -77,6 +78,7 @@ app.add_typer(workbook_app, name="workbook")
 app.add_typer(credit_app, name="credit")
 app.command()(close)
 app.add_typer(journal_app, name="journal")
+app.add_typer(bank_app, name="bank")
 
 
 def main(argv: list[str] | None = None) -> int:

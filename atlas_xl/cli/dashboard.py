@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from atlas_xl.cli.common import AsOfOption, BreachOption, DataOption, DbOpt, StoreOption, WarningOption, resolve_db
-from atlas_xl.cli.run import load_stored_portfolio
+from atlas_xl.cli.run import load_stored_portfolio, stored_bank_feedback
 from atlas_xl.errors import ArgumentError
 from atlas_xl.inputs.environment import load_settings
 from atlas_xl.inputs.example_data import example_data_dir
@@ -35,5 +35,5 @@ def dashboard(
     settings = load_settings().with_thresholds(warning, breach)
     data_path = data or example_data_dir()
     result = run_engines(load_stored_portfolio(data_path, db, store), as_of, settings)
-    written = write_dashboard(result, out, str(data_path))
+    written = write_dashboard(result, out, str(data_path), stored_bank_feedback(db, store))
     typer.echo(f"Dashboard as of {result.as_of.isoformat()} written to {written}")

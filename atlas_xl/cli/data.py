@@ -19,10 +19,14 @@ def example_data(
     end: Annotated[str, typer.Option("--end", help="Last value date, YYYY-MM-DD.")] = "2026-11-23",
     xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="Also write portfolio.xlsx.")] = True,
     hostile: Annotated[bool, typer.Option("--hostile", help="Use hostile client names (escaping tests).")] = False,
+    bank: Annotated[bool, typer.Option("--bank/--no-bank", help="Also write the bank's pain.002, camt.054 and "
+                                                               "camt.053 for the first run.")] = True,
 ) -> None:
     """Generate the example portfolio (deterministic for a seed)."""
     # lazy: pandas and openpyxl would cost every atlas-xl start-up ~2 s (measured: atlas_xl.cli.common)
+    from atlas_xl.examples.bank_files import write_example_bank_side
     from atlas_xl.examples.portfolio import EXCEL_MAX_ROWS, generate_portfolio, write_csv, write_xlsx
+    from atlas_xl.inputs.portfolio import load_portfolio
 
     try:
         end_date = dt.date.fromisoformat(end)
@@ -35,5 +39,7 @@ def example_data(
     written = write_csv(tables, out)
     if xlsx:
         written.append(write_xlsx(tables, out / "portfolio.xlsx"))
+    if bank:  # the bank's answer to the first run of the data's last date (docs: README "Bank feedback")
+        written += write_example_bank_side(load_portfolio(out), out)
     rows = len(tables["settlements"])
     typer.echo(f"wrote {', '.join(p.name for p in written)} to {out} ({clients} clients, {rows:,} settlement rows)")

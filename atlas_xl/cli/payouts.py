@@ -169,12 +169,28 @@ def payouts_show(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: J
         lines.append(f"delivered {head.delivered_at:%Y-%m-%d %H:%M:%S} UTC by {head.delivered_by} to "
                      f"{head.delivered_to}" if head.delivered_at else
                      f"not delivered yet (to {head.delivered_to}): run `payouts execute` again")
+    from atlas_xl.workflow.bank import bank_statuses
+
+    bank = bank_statuses(_open(db), user, run)
     lines += [f"  {p.client_id:<20} {format_eur(p.amount_cents):>20}  {p.status:<9} {p.iban}  {p.name}"
-              for p in detail.payouts]
+              + _bank_text(bank.get(p.client_id)) for p in detail.payouts]
     if detail.excluded:
         lines.append("excluded:")
         lines += [f"  {e.client_id:<20} {e.reasons}" for e in detail.excluded]
-    _emit(as_json, detail.to_dict(), "\n".join(lines))
+    payload = detail.to_dict()
+    for line in payload["payouts"]:
+        status = bank.get(line["client_id"])
+        line["bank_status"] = None if status is None else status.state
+        line["bank_reason"] = None if status is None else status.reason_code
+        line["owed_again"] = bool(status and status.owed_again)
+    _emit(as_json, payload, "\n".join(lines))
+
+
+def _bank_text(status: Any) -> str:
+    if status is None or status.state is None:
+        return ""
+    reason = f" {status.reason_code}" if status.reason_code else ""
+    return f"  bank: {status.state}{reason}{' (owed again)' if status.owed_again else ''}"
 
 
 @payouts_app.command("approve")
@@ -212,7 +228,8 @@ def payouts_execute(
     head = _audit_head_line(store)
     _emit(as_json, {**result.to_dict(), "audit_head": head},
           f"run {result.run.ref} {what}: {result.run.payout_count} payouts, {format_eur(result.run.total_cents)}"
-          f"\n  file {result.xml_path} (sha256 {result.sha256})\n  reviewer list {result.reviewer_path}\n{head}")
+          f"\n  file {result.xml_path} (sha256 {result.sha256})\n  reviewer list {result.reviewer_path}"
+          + (f"\n  {result.funding}" if result.funding else "") + f"\n{head}")
 
 
 @payouts_app.command("deliver")

@@ -93,7 +93,7 @@ def run(
         out_dir = safe_output_dir(out)  # created only once there is something correct to write
         report_path = out_dir / f"atlas-report-{result.as_of.isoformat()}.xlsx"
         page = write_outputs(result, report_path, out_dir / "dashboard.html" if dashboard else None,
-                             str(data_path), timings)
+                             str(data_path), timings, stored_bank_feedback(db, store))
         outputs["Report"] = str(report_path)
         if page is not None:
             outputs["Dashboard"] = str(page)
@@ -106,8 +106,18 @@ def run(
         Console().print(summary_table(result, outputs))
 
 
+def stored_bank_feedback(db: str | None, use_store: bool) -> dict | None:
+    """The store's bank feedback for the report's Reconciliation sheet (None without the store)."""
+    if not use_store:
+        return None
+    from atlas_xl.store.database import open_store  # lazy: start-up (module docstring)
+    from atlas_xl.workflow.bank import bank_feedback
+
+    return bank_feedback(open_store(db))
+
+
 def write_outputs(result: EngineResult, report_path: Path, page_path: Path | None, source: str,
-                  timings: dict[str, float]) -> Path | None:
+                  timings: dict[str, float], bank: dict | None = None) -> Path | None:
     """The report workbook, and the dashboard page when `page_path` is given; the page is rendered on a
     second thread while the report is written (both spend much of their time in Arrow kernels and
     compression, which release the GIL). At 10,000 clients the page and the ledger's drill-down (0.27 s +
@@ -125,12 +135,12 @@ def write_outputs(result: EngineResult, report_path: Path, page_path: Path | Non
 
     def timed_render() -> tuple[str, float]:
         start = time.perf_counter()
-        return render(result, source), time.perf_counter() - start
+        return render(result, source, bank=bank), time.perf_counter() - start
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-dashboard") as pool:
         page = pool.submit(timed_render) if page_path is not None else None
         start = time.perf_counter()
-        write_report(result, report_path, source)
+        write_report(result, report_path, source, bank)
         timings["report_seconds"] = time.perf_counter() - start
         if page is None:
             return None

@@ -127,6 +127,37 @@ def reason_action(code: str | None) -> ReasonAction:
     return REASON_POLICY.get(code.strip().upper(), ReasonAction.MANUAL_REVIEW)
 
 
+class BankPayoutState(StrEnum):
+    """A payout's state machine after execution: executed -> accepted | rejected (pain.002) -> booked
+    (camt.054 / camt.053 debit) -> returned (camt.054 / camt.053 return). Rejected and returned are final."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    BOOKED = "booked"
+    RETURNED = "returned"
+
+
+_NEXT: dict[BankPayoutState | None, frozenset[BankPayoutState]] = {
+    None: frozenset(BankPayoutState),  # executed: a later message may be the first Atlas sees
+    BankPayoutState.ACCEPTED: frozenset({BankPayoutState.BOOKED, BankPayoutState.RETURNED}),
+    BankPayoutState.BOOKED: frozenset({BankPayoutState.RETURNED}),
+    BankPayoutState.REJECTED: frozenset(),
+    BankPayoutState.RETURNED: frozenset(),
+}
+
+
+def moves_forward(current: BankPayoutState | None, new: BankPayoutState) -> bool:
+    """Whether ``new`` moves a payout in ``current`` (None: executed, no answer yet) forward along the machine;
+    an older or conflicting status (ACCP after booked, RJCT after booked) is recorded but not applied."""
+    return new in _NEXT[current]
+
+
+def reason_block(action: ReasonAction) -> str:
+    """The client readiness reason (model.BlockReason value) of a policy action."""
+    return {ReasonAction.BLOCK_BANK_DETAILS: "BANK_DETAILS_REJECTED", ReasonAction.COMPLIANCE_HOLD: "COMPLIANCE_HOLD",
+            ReasonAction.MANUAL_REVIEW: "MANUAL_REVIEW"}[action]
+
+
 class CreditDebit(StrEnum):
     CREDIT = "CRDT"
     DEBIT = "DBIT"

@@ -104,6 +104,10 @@ class BlockReason(StrEnum):
     NOT_PAYOUT_DAY = "NOT_PAYOUT_DAY"
     NOTHING_TO_PAY = "NOTHING_TO_PAY"
     ABOVE_SEPA_MAXIMUM = "ABOVE_SEPA_MAXIMUM"  # more than one SEPA credit transfer may carry
+    # the bank's answers (domain.bank.REASON_POLICY), fed from the store by workflow.history
+    BANK_DETAILS_REJECTED = "BANK_DETAILS_REJECTED"
+    COMPLIANCE_HOLD = "COMPLIANCE_HOLD"
+    MANUAL_REVIEW = "MANUAL_REVIEW"
 
 
 class LimitStatus(StrEnum):

@@ -32,7 +32,10 @@ from datetime import date
 from enum import StrEnum
 from typing import TypeVar
 
+import pandas as pd
+
 from atlas_xl.domain.bank import AccountReport, CreditDebit, Entry
+from atlas_xl.domain.model import Product
 
 CANDIDATE_WINDOW_DAYS = 3
 T = TypeVar("T")
@@ -113,6 +116,33 @@ class MatchResult:
     exceptions: tuple[MatchException, ...]
     not_yet_due: tuple[Expected, ...]
     balance: BalanceCheck
+
+
+def acquirer_credits(settlements: pd.DataFrame, start: date, end: date) -> list[ExpectedSettlement]:
+    """The acquirer's expected credit per settlement (value) date from ``start`` to ``end``: sales - refunds -
+    chargebacks - fees of every client's (loaded, EUR) settlement rows of the day, reference ACQ-<date>;
+    days that net to zero or less expect no credit."""
+    if settlements.empty:
+        return []
+    inside = settlements[(settlements["value_date"] >= pd.Timestamp(start))
+                         & (settlements["value_date"] <= pd.Timestamp(end))]
+    net = inside["sales_cents"] - inside["refunds_cents"] - inside["chargebacks_cents"] - inside["fees_cents"]
+    per_day = net.groupby(inside["value_date"]).sum()
+    days = [pd.Timestamp(d).date() for d in per_day.index]
+    return [ExpectedSettlement(f"ACQ-{day.isoformat()}", int(cents), day)
+            for day, cents in zip(days, per_day.to_numpy(dtype="int64").tolist(), strict=True) if cents > 0]
+
+
+def due_repayments(schedules: pd.DataFrame, start: date, end: date) -> list[ExpectedRepayment]:
+    """The term-loan instalments (engines.schedules rows) due from ``start`` to ``end``, referenced by loan id
+    (factoring is repaid by withholding from payouts, not by a transfer)."""
+    if schedules.empty:
+        return []
+    due = schedules[(schedules["product"] == Product.TERM_LOAN.value) & (schedules["due_date"] >= pd.Timestamp(start))
+                    & (schedules["due_date"] <= pd.Timestamp(end))]
+    return [ExpectedRepayment(str(loan), int(cents), pd.Timestamp(day).date(), str(client)) for loan, cents, day, client
+            in zip(due["loan_id"].tolist(), due["payment_cents"].tolist(), due["due_date"].tolist(),
+                   due["client_id"].tolist(), strict=True)]
 
 
 def _expected_reference(item: Expected) -> str:

@@ -65,7 +65,20 @@ def standing_blockers(clients: pd.DataFrame, iban_problem: np.ndarray) -> dict[B
         BlockReason.INVALID_IBAN: iban_problem != "",
         BlockReason.INVALID_BIC: problems_of(clients["bic"], bic_problem) != "",
         BlockReason.NAME_NOT_SEPA: problems_of(clients["name"], name_problem) != "",
+        **_bank_holds(clients),
     }
+
+
+_BANK_HOLDS = (BlockReason.BANK_DETAILS_REJECTED, BlockReason.COMPLIANCE_HOLD, BlockReason.MANUAL_REVIEW)
+
+
+def _bank_holds(clients: pd.DataFrame) -> dict[BlockReason, np.ndarray]:
+    """The bank's reasons from the store (workflow.history puts a `bank_hold` column on the clients)."""
+    if "bank_hold" not in clients.columns:
+        return {}
+    hold = clients["bank_hold"].fillna("").astype(str)  # reasons joined by ';'
+    return {reason: hold.str.contains(rf"(?:^|;){reason.value}(?:;|$)").to_numpy(dtype=bool)
+            for reason in _BANK_HOLDS}
 
 
 def executed_payouts(grid: DayGrid, paid: pd.DataFrame) -> tuple[np.ndarray | None, int]:

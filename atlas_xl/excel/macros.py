@@ -456,3 +456,25 @@ def generate_sepa(book: WorkbookIO | None = None) -> str:
 def export_report(book: WorkbookIO | None = None) -> str:
     """Export the headless report for the workbook's data and as-of date."""
     return run_macro(_export_report, book)
+
+
+def import_bank_file(book: WorkbookIO | None = None, path: str | Path | None = None) -> str:
+    """Import the bank's file (pain.002 / camt.054 / camt.053) named by `path` or the BankFile cell, as the
+    Windows / Excel user (atlas_xl.workflow.bank: once per file, audited)."""
+
+    def action(b: WorkbookIO) -> str:
+        from atlas_xl.workflow.bank import import_bank_files
+
+        chosen = path if path is not None else b.read_name("BankFile")
+        if chosen in (None, ""):
+            raise ArgumentError("no bank file given; put its path in the BankFile cell")
+        try:  # a statement is matched against the workbook's data; a file that cannot be read: the reader says so
+            with open(str(chosen), "rb") as fh:
+                statement = b"camt.053" in fh.read(4096)
+        except OSError:
+            statement = False
+        portfolio = _portfolio(b) if statement else None
+        return " ".join(r.line().splitlines()[0] for r in import_bank_files(_store(b), b.user_name(), [str(chosen)],
+                                                                              portfolio=portfolio))
+
+    return run_macro(action, book)

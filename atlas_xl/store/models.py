@@ -273,3 +273,86 @@ class StoreKind(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     demo: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- revision 0004_bank: the bank's feedback (pain.002 / camt.054 / camt.053) ------------------------------
+
+
+class BankMessage(Base):
+    """One imported bank file, recorded once by its MsgId and its SHA-256 (a second import changes nothing)."""
+
+    __tablename__ = "bank_messages"
+    __table_args__ = (UniqueConstraint("kind", "message_id", name="uq_bank_messages_kind_msg"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # pain.002 / camt.054 / camt.053
+    version: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(35))
+    file_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    file_name: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    account_iban: Mapped[str | None] = mapped_column(String(34), nullable=True)
+    # camt.053: the closing balance (the debtor account's last known balance) and its date
+    closing_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    closing_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # camt.053: the matching result (matched count, exceptions, balance check) as canonical JSON
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BankPayoutEvent(Base):
+    """One status the bank gave one payout; `applied` says whether it moved the payout along the machine."""
+
+    __tablename__ = "bank_payout_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_message_id: Mapped[int] = mapped_column(ForeignKey("bank_messages.id"), index=True)
+    run_payout_id: Mapped[int] = mapped_column(ForeignKey("run_payouts.id"), index=True)
+    state: Mapped[str] = mapped_column(String(10))  # accepted / rejected / booked / returned
+    reason_code: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    reason_text: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    bank_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    line: Mapped[int] = mapped_column(Integer)
+    applied: Mapped[bool] = mapped_column(Boolean)
+
+
+class BankPayoutStatus(Base):
+    """A payout's current bank state (executed payouts without a row have no answer from the bank yet)."""
+
+    __tablename__ = "bank_payout_status"
+    run_payout_id: Mapped[int] = mapped_column(ForeignKey("run_payouts.id"), primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(10))
+    reason_code: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    reason_text: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    bank_message_id: Mapped[int] = mapped_column(ForeignKey("bank_messages.id"))
+
+
+class OwedAgain(Base):
+    """A payout that did not stay paid: a pain.002 rejection or a matched return (source bank), or a manual
+    mark confirmed by a second person (source manual). Only these rows make a payout owed again."""
+
+    __tablename__ = "owed_again"
+    run_payout_id: Mapped[int] = mapped_column(ForeignKey("run_payouts.id"), primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(10))  # bank / manual
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    confirmed_by: Mapped[str] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClientBankHold(Base):
+    """A readiness reason the bank's answer put on a client (BANK_DETAILS_REJECTED, COMPLIANCE_HOLD,
+    MANUAL_REVIEW). A BANK_DETAILS_REJECTED hold ends once the data's IBAN differs from `rejected_iban` and
+    equals `confirmed_iban`, which a second person confirmed (`entered_by` != `confirmed_by`)."""
+
+    __tablename__ = "client_bank_holds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str] = mapped_column(String(30))
+    reason_code: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    rejected_iban: Mapped[str] = mapped_column(String(64))
+    run_payout_id: Mapped[int] = mapped_column(ForeignKey("run_payouts.id"))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    new_iban: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confirmed_iban: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from atlas_xl.outputs.sepa.pain001 import CreditTransfer, Debtor, PainVersion, b
 from atlas_xl.store import audit
 from atlas_xl.store.database import Store, is_demo
 from atlas_xl.store.models import AuditEntry, PaidPayout, PayoutRun, RunExclusion, RunPayout
+from atlas_xl.workflow.bank import funding_check
 from atlas_xl.workflow.common import (
     authorise,
     get_run,
@@ -180,7 +182,10 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
     if folder.exists() and not folder.is_dir():
         raise ArgumentError(f"--out {str(folder)!r} is a file; expected a folder")
 
+    funding: list[str] = []
+
     def execute(session: Session) -> bool:
+        funding.clear()
         actor = authorise(session, user, Action.EXECUTE)
         run = get_run(session, run_id, lock=True)
         if run.status in PAID_RUN_STATUSES:
@@ -193,6 +198,7 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
         if other is not None:
             raise WorkflowError(f"run R{run_id} was proposed before run R{other} was executed, so its amounts do "
                                 f"not count what R{other} paid; nothing was paid: propose its date again")
+        funding.append(funding_check(session, run))  # refuses a shortfall against the last camt.053 balance
         when = requested_execution_date(run.payout_date, executed_on or utc_now().date())
         data = render_run_file(session, run, version, when)
         _crash_point("after_build")
@@ -227,7 +233,7 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
         raise WorkflowError(f"run R{run_id} pays a client already paid for its payout date in another executed "
                             "run; nothing was paid: propose a new run") from None
     _crash_point("after_commit")
-    return _deliver_pending(store, run_id, user, executed_now=won)
+    return replace(_deliver_pending(store, run_id, user, executed_now=won), funding=funding[-1] if funding else "")
 
 
 def _deliver_pending(store: Store, run_id: int, user: str | None, *, executed_now: bool) -> ExecutionResult:

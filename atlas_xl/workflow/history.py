@@ -10,18 +10,27 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session
 
-from atlas_xl.domain.model import PAID_RUN_STATUSES, PayoutStatus, Portfolio
+from atlas_xl.domain.model import PAID_RUN_STATUSES, Portfolio
 from atlas_xl.store.database import Store
-from atlas_xl.store.models import AuditEntry, CreditLimitOverride, PayoutRun, ReserveTermOverride, RunPayout
+from atlas_xl.store.models import (
+    AuditEntry,
+    CreditLimitOverride,
+    OwedAgain,
+    PayoutRun,
+    ReserveTermOverride,
+    RunPayout,
+)
+from atlas_xl.workflow.bank import active_holds, data_ibans
 from atlas_xl.workflow.credit import RESERVE_TERM_FIELDS
 
 # every audited change to what a proposal computes from: the payouts that left, the bank's returns and
-# rejections (owed again), the credit managers' limits and reserve terms
+# rejections (owed again) and reason holds, a confirmed manual mark, released holds, the credit managers'
+# limits and reserve terms
 PAYOUT_INPUT_ACTIONS = ("execute", "mark_returned", "mark_rejected", "change_credit_limit",
-                        "change_reserve_terms")
+                        "change_reserve_terms", "bank_status", "confirm_mark", "confirm_details")
 
 
 def payout_basis(session: Session) -> int:
@@ -47,9 +56,10 @@ def executed_payouts(session: Session, since: date) -> pd.DataFrame:
     one text ("C1:1250,C2:990"; ids hold no ',' or ':'), which Arrow splits, instead of one Python row
     per payout (~1.6 s per million rows on SQLite).
     """
-    # a payout the bank returned or rejected did not stay paid: its amount is owed again (the next run pays it)
-    executed = PayoutRun.status.in_(PAID_RUN_STATUSES) & RunPayout.status.notin_(
-        (PayoutStatus.RETURNED, PayoutStatus.REJECTED))
+    # a payout did not stay paid only on a pain.002 rejection, a matched return, or a manual mark confirmed by a
+    # second person (table owed_again, workflow.bank): its amount is owed again (the next run pays it). A mark
+    # by one person alone (status returned / rejected, no owed_again row) still counts as paid.
+    executed = PayoutRun.status.in_(PAID_RUN_STATUSES) & ~exists().where(OwedAgain.run_payout_id == RunPayout.id)
     pair = RunPayout.client_id + literal(":") + cast(RunPayout.amount_cents, String)
     joined = (func.string_agg(pair, literal(",")) if session.get_bind().dialect.name == "postgresql"
               else func.group_concat(pair, literal(",")))
@@ -80,8 +90,10 @@ def apply_overrides(store: Store, portfolio: Portfolio) -> Portfolio:
 
 
 def with_store_history(store: Store, portfolio: Portfolio) -> tuple[Portfolio, int]:
-    """The portfolio with the stored credit limits and reserve terms in place of the data's values, and the
-    payouts that left in executed runs (`Portfolio.paid`: the engine takes those days from them).
+    """The portfolio with the stored credit limits and reserve terms in place of the data's values, the
+    payouts that left in executed runs (`Portfolio.paid`: the engine takes those days from them), and the
+    bank's reason holds as a `bank_hold` column of the clients (BANK_DETAILS_REJECTED, COMPLIANCE_HOLD,
+    MANUAL_REVIEW joined by ';'; only when a client is held).
 
     An override for a client or reserve that the data does not have is ignored (no row is invented).
     Also returns the payout basis, read FIRST (a change committed while the rest is read moves it, so a
@@ -95,7 +107,11 @@ def with_store_history(store: Store, portfolio: Portfolio) -> tuple[Portfolio, i
                       RESERVE_TERM_FIELDS}} for t in terms]
         since = portfolio.first_date.date() if len(portfolio.settlements) else date.min
         paid = executed_payouts(session, since)
+        holds = active_holds(session, data_ibans(portfolio))
     clients = portfolio.clients
+    if holds:  # the bank's reason holds as a readiness reason (engines.payouts reads `bank_hold`)
+        clients = clients.assign(bank_hold=clients["client_id"].map({c: ";".join(r) for c, r in holds.items()})
+                                 .fillna("").astype(object))
     if limits and "credit_limit_cents" in clients.columns:
         mapping = {c: int(v) for c, v in limits}
         clients = clients.assign(credit_limit_cents=clients["client_id"].map(mapping)

@@ -36,6 +36,8 @@ class Action(StrEnum):
     CORRECT_LEDGER = "correct_ledger"  # post corrections of booked days whose inputs changed
     EXPORT_JOURNAL = "export_journal"
     LOCK_PERIOD = "lock_period"
+    IMPORT_BANK_FILE = "import_bank_file"  # pain.002 / camt.054 / camt.053 from the bank
+    CONFIRM_BANK_DETAILS = "confirm_bank_details"  # release a client the bank's answer held back (two people)
 
 
 _ALL = frozenset(Role)
@@ -56,6 +58,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = MappingProxyType({
     Action.CORRECT_LEDGER: frozenset({Role.FINANCE}),
     Action.EXPORT_JOURNAL: frozenset({Role.FINANCE}),
     Action.LOCK_PERIOD: frozenset({Role.FINANCE}),
+    Action.IMPORT_BANK_FILE: frozenset({Role.OPERATIONS, Role.FINANCE, Role.ADMIN}),
+    Action.CONFIRM_BANK_DETAILS: frozenset({Role.OPERATIONS, Role.FINANCE}),
 })
 
 

@@ -109,11 +109,12 @@ class ExecutionResult:
     reviewer_path: Path | None
     already_executed: bool
     superseded: tuple[int, ...] = field(default=())
+    funding: str = ""  # the funding check's figures (workflow.bank.funding_check); '' when not executed now
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.run.to_dict(), "xml_path": str(self.xml_path), "sha256": self.sha256,
                 "reviewer_path": None if self.reviewer_path is None else str(self.reviewer_path),
-                "already_executed": self.already_executed}
+                "already_executed": self.already_executed, "funding": self.funding}
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,8 @@ def projection(result: EngineResult) -> dict[str, list]:
             "outstanding": _ints(p["outstanding_cents"])}
 
 
-def payload(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET) -> dict[str, object]:
+def payload(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET,
+            bank: dict[str, object] | None = None) -> dict[str, object]:
     grid = result.grid
     first_day = posting_window(result, budget)
     start = pd.Timestamp(grid.start)
@@ -233,6 +234,8 @@ def payload(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET) ->
         "drill": drilldown(result),
         "postings": postings(result, first_day),
         "projection": projection(result),
+        # the store's bank feedback (workflow.bank.bank_feedback); the section stays hidden without it
+        "bank": bank or {"statements": [], "rejected_returned": []},
     }
 
 
@@ -284,7 +287,8 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def render(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET) -> str:
+def render(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET,
+           bank: dict[str, object] | None = None) -> str:
     css, js = _asset("dashboard.css"), _asset("dashboard.js")
     # Only the page's own style and script (by hash) may run; nothing may be fetched from anywhere.
     csp = (f"default-src 'none'; script-src {_csp_hash(js)}; style-src {_csp_hash(css)}; img-src data:; "
@@ -294,13 +298,13 @@ def render(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET) -> 
     parts = (("/*CSP*/", csp), ("/*CSS*/", css), ("/*JS*/", js), ("/*TITLE*/", result.as_of.isoformat()))
     for marker, value in parts:
         page = page.replace(marker, value)
-    return page.replace("/*DATA*/", to_script_json(payload(result, source, budget)))
+    return page.replace("/*DATA*/", to_script_json(payload(result, source, budget, bank)))
 
 
-def write_dashboard(result: EngineResult, path: Path, source: str) -> Path:
+def write_dashboard(result: EngineResult, path: Path, source: str, bank: dict[str, object] | None = None) -> Path:
     """Write the dashboard to `path` atomically (temporary file beside it, then rename)."""
     check_page_path(path)
-    return save_page(render(result, source), path)
+    return save_page(render(result, source, bank=bank), path)
 
 
 def check_page_path(path: Path) -> None:

@@ -14,10 +14,11 @@ leaves for them in its file for the sheet (`SheetRows`). The openpyxl and zipfil
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from atlas_xl import __version__
 from atlas_xl.domain.model import EXCEL_MAX_ROWS
 from atlas_xl.engines.run import EngineResult
 from atlas_xl.outputs.files import replacing
+from atlas_xl.outputs.report import reconciliation
 from atlas_xl.outputs.report.charts import add_dashboard_charts
 from atlas_xl.outputs.report.fast_xlsx import (
     NUMBER_TEXT,
@@ -44,6 +46,7 @@ from atlas_xl.outputs.report.fast_xlsx import (
     text_cells,
 )
 from atlas_xl.outputs.report.openpyxl_fast import SheetRows, WriteOnlyWorksheet, save_workbook, sheet_rows
+from atlas_xl.outputs.report.reconciliation import has_feedback
 from atlas_xl.outputs.xlsafe import safe_cell, sheet_text_array, sheet_texts
 
 MONEY = "#,##0.00"
@@ -371,7 +374,7 @@ def write_dashboard(writer: ReportWriter, result: EngineResult, source: str) -> 
     return ws
 
 
-def write_report(result: EngineResult, path: Path, source: str) -> Path:
+def write_report(result: EngineResult, path: Path, source: str, bank: Mapping[str, Any] | None = None) -> Path:
     writer = ReportWriter()
     dashboard = write_dashboard(writer, result, source)
     writer.table("Payouts", result.payouts, PAYOUT_COLUMNS,
@@ -390,6 +393,9 @@ def write_report(result: EngineResult, path: Path, source: str) -> Path:
     writer.table("Projection", result.projection, PROJECTION_COLUMNS)
     writer.table("Exceptions", result.refused, REFUSED_COLUMNS,
                  note="Input rows refused by a stated rule (e.g. non-EUR settlements are not converted).")
+    if has_feedback(bank):  # the store's bank feedback (atlas_xl.outputs.report.reconciliation)
+        writer.table(reconciliation.SHEET, reconciliation.reconciliation_frame(bank or {}),
+                     [Col(*c) for c in reconciliation.COLUMNS], note=reconciliation.NOTE)
     # Native charts on the Dashboard sheet, fed from a 'Chart data' sheet (atlas_xl.outputs.report.charts).
     add_dashboard_charts(writer.book, dashboard, result)
     writer.save(path)

@@ -355,5 +355,31 @@
     }
   }
   drawProjection();
+  // Bank feedback (atlas-xl bank import): statement exceptions and the rejected / returned payouts
+  function drawBank() {
+    const bank = DATA.bank;
+    if (!bank || (!bank.statements.length && !bank.rejected_returned.length)) return;
+    document.getElementById('bank').hidden = false;
+    const notes = bank.statements.map(function (s) {
+      const b = s.balance;
+      return 'Statement ' + s.message_id + ' (' + s.from + ' to ' + s.to + '): ' + s.matched_count +
+        ' matched, ' + s.exceptions.length + ' exception(s); balance check ' +
+        (b.ok ? 'OK' : 'differs by ' + money(b.difference_cents));
+    });
+    document.getElementById('bank-note').textContent = notes.join(' \u00b7 ');
+    const exceptions = tbodyOf('bank-exceptions');
+    for (const s of bank.statements) {
+      for (const x of s.exceptions) {
+        addRow(exceptions, [['text', s.message_id], ['text', x.kind], ['text', x.reference],
+          ['money', x.amount_cents], ['int', x.age_days], ['text', x.candidate]]);
+      }
+    }
+    const payouts = tbodyOf('bank-payouts');
+    for (const p of bank.rejected_returned) {
+      addRow(payouts, [['text', p.run], ['text', p.client_id], ['text', p.state], ['text', p.reason_code || ''],
+        ['text', p.action], ['money', p.amount_cents]]);
+    }
+  }
+  drawBank();
   document.body.dataset.ready = 'yes'; // tests wait for this
 })();
