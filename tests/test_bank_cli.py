@@ -44,7 +44,8 @@ def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 @pytest.fixture
 def cli_db(db_url: str, capsys: pytest.CaptureFixture[str]) -> str:
-    for argv in (["users", "add", "ada", "--role", "admin"],
+    for argv in (["store", "init", "--demo"],  # a demo store: --user names who acts (tests/test_identity.py: not)
+                 ["users", "add", "ada", "--role", "admin", "--user", "ada"],
                  ["users", "add", "otto", "--role", "operations", "--user", "ada"],
                  ["users", "add", "fiona", "--role", "finance", "--user", "ada"],
                  ["users", "add", "felix", "--role", "finance", "--user", "ada"],
@@ -141,6 +142,7 @@ def test_the_bundled_bank_files_reconcile_end_to_end(tmp_path: Path, example_dat
     from openpyxl import load_workbook
 
     db = ["--db", f"sqlite:///{tmp_path / 'atlas.db'}"]
+    assert main(["store", "init", "--demo", *db]) == 0  # the README walk-through uses a demo store
     for argv in (["users", "add", "ada", "--role", "admin"], ["users", "add", "otto", "--role", "operations"],
                  ["users", "add", "fiona", "--role", "finance"], ["users", "add", "felix", "--role", "finance"]):
         assert main([*argv, *db, "--user", "ada"]) == 0

@@ -98,7 +98,7 @@ def test_status_report_then_notification_and_the_reverse_order_end_alike(store: 
     assert _final(store, run_id) == expected
 
     # the same files imported newest first into another store: the older pain.002 is recorded, not applied
-    other = _users(open_store(f"sqlite:///{tmp_path / 'reverse.db'}"))
+    other = _users(open_store(f"sqlite:///{tmp_path / 'reverse.db'}", demo=True))
     try:
         run_b, txs_b = _executed_run(other, tmp_path / "b")
         assert run_b == run_id
