@@ -22,6 +22,7 @@ from atlas_xl.cli.dashboard import dashboard
 from atlas_xl.cli.data import example_data
 from atlas_xl.cli.memory import fewer_collections, keep_freed_memory, skip_exit_collections, skip_hugepage_advice
 from atlas_xl.cli.payouts import audit_app, payouts_app, users_app
+from atlas_xl.cli.policy import policy_app
 from atlas_xl.cli.run import run
 from atlas_xl.cli.workbook import workbook_app
 from atlas_xl.errors import EXIT_CANT_CREATE, EXIT_INTERNAL, AtlasError, cut, exit_code_for
@@ -72,6 +73,7 @@ app.add_typer(payouts_app, name="payouts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(workbook_app, name="workbook")
 app.add_typer(credit_app, name="credit")
+app.add_typer(policy_app, name="policy")
 
 
 def main(argv: list[str] | None = None) -> int:

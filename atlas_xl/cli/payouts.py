@@ -113,6 +113,7 @@ def payouts_list(date: Annotated[str | None, typer.Option("--date", help="Only r
 @payouts_app.command("show")
 def payouts_show(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Show a run with its payouts and the excluded clients."""
+    from atlas_xl.workflow.policies import policy_text
     from atlas_xl.workflow.runs import show_run
 
     detail = show_run(_open(db), run, user)
@@ -125,7 +126,9 @@ def payouts_show(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: J
         lines.append(f"delivered {head.delivered_at:%Y-%m-%d %H:%M:%S} UTC by {head.delivered_by} to "
                      f"{head.delivered_to}" if head.delivered_at else
                      f"not delivered yet (to {head.delivered_to}): run `payouts execute` again")
+    lines.append(f"payment policy {policy_text(head.policy)}")
     lines += [f"  {p.client_id:<20} {format_eur(p.amount_cents):>20}  {p.status:<9} {p.iban}  {p.name}"
+              + ("  [BANK DETAILS CHANGED since the last executed payout]" if p.bank_details_changed else "")
               for p in detail.payouts]
     if detail.excluded:
         lines.append("excluded:")

@@ -1,7 +1,8 @@
 """Who may do what: the one permission table of the payout workflow (roles are stored with the users).
 
 Rules that depend on the run rather than the role (the proposer never approves their own run, large runs
-need two distinct approvers) live in atlas_xl.workflow.runs beside the state they look at.
+need two distinct approvers, a payout to changed bank details needs two) live in atlas_xl.workflow.runs beside
+the state they look at; the policy's four eyes (its proposer never approves it) in atlas_xl.workflow.policies.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Action(StrEnum):
     CHANGE_CREDIT_LIMIT = "change_credit_limit"
     CHANGE_RESERVE_TERMS = "change_reserve_terms"
     MANAGE_USERS = "manage_users"
+    PROPOSE_POLICY = "propose_policy"  # a payment policy change (dual approval, debtor account, thresholds)
+    APPROVE_POLICY = "approve_policy"  # puts a proposed policy in force; never by its proposer
 
 
 _ALL = frozenset(Role)
@@ -48,6 +51,9 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = MappingProxyType({
     Action.CHANGE_CREDIT_LIMIT: frozenset({Role.CREDIT}),
     Action.CHANGE_RESERVE_TERMS: frozenset({Role.CREDIT}),
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    # payment controls: set by an admin, in force only once a second admin approves (workflow.policies)
+    Action.PROPOSE_POLICY: frozenset({Role.ADMIN}),
+    Action.APPROVE_POLICY: frozenset({Role.ADMIN}),
 })
 
 
