@@ -21,6 +21,7 @@ from atlas_xl.store.models import AuditEntry, PaymentPolicy
 from atlas_xl.workflow.audit_queries import verify_audit
 from atlas_xl.workflow.execution import execute_run
 from atlas_xl.workflow.policies import (
+    PolicyValues,
     apply_policy,
     approve_policy,
     list_policies,
@@ -60,15 +61,23 @@ def _set_policy(store: Store, **changes: int | str) -> str:
 
 def test_a_fresh_store_starts_with_todays_defaults_audited_once(admins: Store) -> None:
     first = show_policy(admins, "rita")  # any role reads it
-    assert (first.ref, first.status) == ("P1", "in_force")
+    assert (first.ref, first.status, first.proposed_by) == ("P1", "in_force", "(initial policy)")
     values = first.values
     assert values.dual_approval_cents == 100_000_00  # EUR 100,000.00
     assert (values.warning_ppm, values.breach_ppm) == (800_000, 1_000_000)  # 0.8 and 1.0 of the limit
     assert (values.debtor_iban, values.debtor_bic) == ("DE89370400440532013000", "COBADEFFXXX")
-    show_policy(admins, "otto")
-    [(actor, action, entity_id, before, after)] = _policy_audit(admins)  # recorded on first use, once
+    assert values == PolicyValues.defaults()  # the migration's frozen values are today's Settings defaults
+    run = propose_run(admins, make_payouts({"C001": 1_00}), DAY, "otto").run
+    with admins.transaction() as s:  # until a change, each run's propose entry carries the policy in full
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "propose")).scalar_one()
+    assert json.loads(entry.after_json)["policy"] == run.policy and run.policy["dual_approval_cents"] == 100_000_00
+    assert _policy_audit(admins) == []
+    propose_policy(admins, "ada", breach_ppm=900_000)
+    propose_policy(admins, "alex", breach_ppm=950_000)
+    (actor, action, entity_id, before, after), *rest = _policy_audit(admins)  # before the first change, once
     assert (actor, action, entity_id, before) == ("(initial policy)", "policy_initial", "P1", None)
     assert after["dual_approval_cents"] == 100_000_00 and after["policy"] == "P1"
+    assert [a for _, a, _, _, _ in rest] == ["policy_propose", "policy_propose"]
     assert verify_audit(admins, "ada").ok
 
 

@@ -3,8 +3,9 @@ approvals are a policy in the store, never a setting of whoever runs the command
 
 - The controls: the dual-approval threshold (a run whose total reaches it needs two approvers), the breach
   threshold that gates payouts, the warning threshold, and the paying (debtor) account's name, IBAN and BIC.
-- A fresh store starts with today's defaults as policy P1, written and audited (action `policy_initial`) on
-  its first use.
+- A store starts with today's defaults as policy P1, written by its migration (revision 0004_policies) and
+  recorded in the audit trail as the initial policy (action `policy_initial`) before the first change is
+  proposed; until then each run's propose entry carries the policy it used in full.
 - A change is proposed by an admin (`propose_policy`, validated when set: the debtor IBAN with its national
   check digits, the BIC, the name) and is in force only once a SECOND admin approves it (`approve_policy`; the
   proposer cannot). A proposal made while another version came into force is refused at approval (propose it
@@ -33,12 +34,12 @@ from atlas_xl.domain import accounts
 from atlas_xl.domain.epc_text import bic_compact
 from atlas_xl.domain.model import MAX_AMOUNT_CENTS
 from atlas_xl.domain.money import format_eur
-from atlas_xl.errors import ArgumentError, ConfigError, IbanError, PermissionDenied, WorkflowError
+from atlas_xl.errors import ArgumentError, ConfigError, IbanError, PermissionDenied, StoreError, WorkflowError
 from atlas_xl.inputs.environment import load_settings, payment_requests
 from atlas_xl.settings import Settings
 from atlas_xl.store import audit
-from atlas_xl.store.database import Store, write_lock
-from atlas_xl.store.models import PaymentPolicy, PayoutRun
+from atlas_xl.store.database import Store
+from atlas_xl.store.models import AuditEntry, PaymentPolicy, PayoutRun
 from atlas_xl.workflow.common import authorise, perform, utc, utc_now
 from atlas_xl.workflow.permissions import Action
 
@@ -158,23 +159,24 @@ def check_values(values: PolicyValues) -> PolicyValues:
 
 
 def policy_in_force(session: Session) -> PaymentPolicy:
-    """The policy in force; on a store's first use, P1 (today's defaults), recorded in the audit trail."""
+    """The policy in force (revision 0004_policies writes P1, today's defaults, into every store)."""
     row = session.execute(select(PaymentPolicy).where(PaymentPolicy.status == IN_FORCE)).scalar_one_or_none()
-    if row is not None:
-        return row
-    write_lock(session)  # the first use: one writer creates P1 (the others then read it)
-    row = session.execute(select(PaymentPolicy).where(PaymentPolicy.status == IN_FORCE)).scalar_one_or_none()
-    if row is not None:
-        return row
-    values = PolicyValues.defaults()
-    stamp = utc_now()
-    row = PaymentPolicy(id=1, status=IN_FORCE, based_on=None, **values.to_dict(), proposed_by=INITIAL_ACTOR,
-                        proposed_at=stamp, approved_by=INITIAL_ACTOR, approved_at=stamp)
-    session.add(row)
-    session.flush()
-    audit.append(session, actor=INITIAL_ACTOR, action="policy_initial", entity="policy", entity_id="P1",
-                 before=None, after={"policy": "P1", **values.to_dict()})
+    if row is None:
+        raise StoreError("the store has no payment policy in force (table payment_policies); expected policy P1 "
+                         "from the store's migration: restore the store from a backup")
     return row
+
+
+def _audit_initial(session: Session) -> None:
+    """Record P1 in the audit trail as the initial policy, once, before the first change is proposed (until then
+    every run's propose entry carries the policy it used in full)."""
+    if session.execute(select(AuditEntry.seq).where(AuditEntry.action == "policy_initial").limit(1)).first():
+        return
+    first = session.get(PaymentPolicy, 1)
+    if first is not None:
+        audit.append(session, actor=INITIAL_ACTOR, action="policy_initial", entity="policy", entity_id="P1",
+                     before=None, after={"policy": "P1", **PolicyValues.of(first).to_dict(),
+                                         "in_force_since": utc(first.approved_at or first.proposed_at)})
 
 
 def apply_policy(policy: PaymentPolicy, settings: Settings | None = None,
@@ -278,6 +280,7 @@ def propose_policy(store: Store, user: str | None, **changes: int | str | None) 
     def work(session: Session) -> PolicyInfo:
         actor = authorise(session, user, Action.PROPOSE_POLICY)
         current = policy_in_force(session)
+        _audit_initial(session)
         before = PolicyValues.of(current)
         after = check_values(replace(before, **given))  # type: ignore[arg-type]
         if after == before:
@@ -344,7 +347,6 @@ def list_policies(store: Store, user: str | None) -> list[PolicyInfo]:
     """Every version: in force, replaced and proposed, oldest first."""
     def work(session: Session) -> list[PolicyInfo]:
         authorise(session, user, Action.READ)
-        policy_in_force(session)
         rows = session.execute(select(PaymentPolicy).order_by(PaymentPolicy.id)).scalars()
         return [_info(row) for row in rows]
 

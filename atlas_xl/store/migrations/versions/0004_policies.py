@@ -3,14 +3,17 @@ approvals live in the store (proposed by an admin, in force once a second admin 
 policy it was proposed under; each payout records whether the client's bank details changed since the last
 executed payout.
 
-The initial policy (today's defaults) is written and audited on the store's first use after this revision
-(atlas_xl.workflow.policies.policy_in_force), through the audit module, so that the audit chain has one writer.
+The initial policy P1 is today's defaults (the values below, frozen here: later defaults do not change a store's
+policy); it is recorded in the audit trail by atlas_xl.workflow.policies (through the audit module, the chain's one
+writer) before the first change is proposed.
 
 Revision ID: 0004_policies
 Revises: 0003
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,8 +24,14 @@ branch_labels = None
 depends_on = None
 
 
+INITIAL_POLICY = {"id": 1, "status": "in_force", "based_on": None, "dual_approval_cents": 100_000_00,
+                  "warning_ppm": 800_000, "breach_ppm": 1_000_000, "debtor_name": "Atlas Settlement Demo GmbH",
+                  "debtor_iban": "DE89370400440532013000", "debtor_bic": "COBADEFFXXX",
+                  "proposed_by": "(initial policy)", "approved_by": "(initial policy)"}
+
+
 def upgrade() -> None:
-    op.create_table(
+    policies = op.create_table(
         "payment_policies",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("status", sa.String(20), nullable=False),
@@ -38,6 +47,8 @@ def upgrade() -> None:
         sa.Column("approved_by", sa.String(64), nullable=True),
         sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
     )
+    stamp = datetime.now(UTC)
+    op.bulk_insert(policies, [{**INITIAL_POLICY, "proposed_at": stamp, "approved_at": stamp}])
     with op.batch_alter_table("payout_runs") as batch:
         batch.add_column(sa.Column("policy_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("policy_json", sa.Text(), nullable=True))
