@@ -59,20 +59,20 @@ def test_transfer_table_values_and_total(workbook_path: Path) -> None:
     ws = load_workbook(workbook_path)["Transfers"]
     header = [c.value for c in ws[1]]
     assert header == ["Client id", "Name", "IBAN", "BIC", "Amount (EUR)", "Currency", "Remittance",
-                      "EndToEndId"]
+                      "EndToEndId", "Bank details"]  # marked when changed since the last executed payout
     body = [[c.value for c in row] for row in ws.iter_rows(min_row=2, max_row=4)]
     assert body == [
         ["C001", "Müller & Söhne GmbH", "DE02120300000000202051", "BYLADEM1001", 1234.56, "EUR",
-         "Payout 2026-04-07 C001", "RUN7-C001"],
-        ["C002", HYPERLINK, "FR1420041010050500013M02606", None, 0.01, "EUR", "@SUM(1+1)", "RUN7-C002"],
-        ["C003", "-10+20", "NL91ABNA0417164300", "ABNANL2A", 0.1, "EUR", "+cmd", "RUN7-C003"],
+         "Payout 2026-04-07 C001", "RUN7-C001", None],
+        ["C002", HYPERLINK, "FR1420041010050500013M02606", None, 0.01, "EUR", "@SUM(1+1)", "RUN7-C002", None],
+        ["C003", "-10+20", "NL91ABNA0417164300", "ABNANL2A", 0.1, "EUR", "+cmd", "RUN7-C003", None],
     ]
     assert ws.cell(5, 1).value == "Total"
     total = ws.cell(5, 5)
     assert total.data_type == "n" and total.value == pytest.approx(1234.67)  # a value, not a formula
     assert all(ws.cell(r, 5).number_format == "#,##0.00" for r in range(2, 6))
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:H4"  # filters cover the transfers, not the total row
+    assert ws.auto_filter.ref == "A1:I4"  # filters cover the transfers, not the total row
     assert ws.column_dimensions["B"].width == 40
 
 

@@ -27,7 +27,7 @@ from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
 DAY = date(2024, 3, 28)  # a Thursday and a TARGET2 banking day (Good Friday is the 29th)
-SMALL = Settings(dual_approval_cents=1_000_000_00)  # EUR 1,000,000: the small runs below need one approver
+SMALL = Settings()  # the initial payment policy (EUR 100,000 dual approval): the small runs below need one approver
 
 
 def _audit_actions(store: Store) -> list[tuple[str, str]]:
@@ -372,10 +372,11 @@ def test_executed_payouts_are_read_back_exactly_per_date(admin_users: Store, tmp
     days = {date(2024, 3, 26): {"C001": 1_00, "C002": 2_00}, date(2024, 3, 27): {"C001": 7_00},
             date(2024, 3, 28): {"C001": big, "C003": 12_345_67, "C004": 1}}
     for day, amounts in days.items():
-        run = propose_run(store, make_payouts(amounts), day, "otto",
-                             settings=Settings(dual_approval_cents=10**15)).run
+        run = propose_run(store, make_payouts(amounts), day, "otto").run
         if day != date(2024, 3, 27):
             approve_run(store, run.ref, "fiona")
+            if run.approvals_required == 2:  # the big run reaches the policy's EUR 100,000 dual approval
+                approve_run(store, run.ref, "frida")
             execute_run(store, run.ref, "felix", tmp_path / day.isoformat())
     with store.transaction() as session:
         read = executed_payouts(session, date(2024, 3, 27))

@@ -29,7 +29,7 @@ from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
 DAY = date(2024, 3, 28)
-SMALL = Settings(dual_approval_cents=1_000_000_00)
+SMALL = Settings()  # the initial payment policy (EUR 100,000 dual approval): the small runs below need one approver
 CTX = mp.get_context("fork")
 WORKFLOW = {"propose_run": runs, "approve_run": runs, "execute_run": execution, "show_run": runs,
             "list_runs": runs}

@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from atlas_xl.errors import WorkflowError
+from atlas_xl.errors import ConfigError, WorkflowError
 from atlas_xl.excel import macros
 from atlas_xl.excel import ranges as xe
 from atlas_xl.excel.workbook import TABLE_SHEETS
@@ -17,12 +17,13 @@ from atlas_xl.settings import Settings
 from atlas_xl.store.database import Store
 from atlas_xl.workflow import runs
 from atlas_xl.workflow.execution import execute_run
+from atlas_xl.workflow.policies import approve_policy, propose_policy
 from atlas_xl.workflow.runs import approve_run, find_open_run, list_runs, propose_from_data, propose_run
 from atlas_xl.workflow.users import add_user
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
-SMALL = Settings(dual_approval_cents=1_000_000_00)
+SMALL = Settings()  # the initial payment policy (EUR 100,000 dual approval): the small runs below need one approver
 
 
 def test_a_run_executed_while_a_proposal_computes_refuses_the_proposal(
@@ -77,7 +78,11 @@ def test_reuse_needs_the_whole_snapshot_not_only_ids_and_amounts(admin_users: St
         changed.loc[changed["client_id"] == "C002", column] = value
         assert find_open_run(store, changed, day, "otto", settings=SMALL) is None, column
     other_account = Settings(dual_approval_cents=SMALL.dual_approval_cents, debtor_iban="DE02120300000000202051")
-    assert find_open_run(store, frame, day, "otto", settings=other_account) is None
+    with pytest.raises(ConfigError, match="paying account DE02120300000000202051 is not policy P1's"):
+        find_open_run(store, frame, day, "otto", settings=other_account)  # the account is the policy's only
+    add_user(store, "ada", "alex", "admin")
+    approve_policy(store, "alex", propose_policy(store, "ada", debtor_iban="DE02120300000000202051").ref)
+    assert find_open_run(store, frame, day, "otto", settings=SMALL) is None  # another paying account: a new run
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from atlas_xl.cli.data import example_data
 from atlas_xl.cli.journal import journal_app
 from atlas_xl.cli.memory import fewer_collections, keep_freed_memory, skip_exit_collections, skip_hugepage_advice
 from atlas_xl.cli.payouts import audit_app, payouts_app, store_app, users_app
+from atlas_xl.cli.policy import policy_app
 from atlas_xl.cli.run import run
 from atlas_xl.cli.workbook import workbook_app
 from atlas_xl.errors import EXIT_CANT_CREATE, EXIT_INTERNAL, AtlasError, cut, exit_code_for
@@ -79,6 +80,7 @@ app.add_typer(credit_app, name="credit")
 app.command()(close)
 app.add_typer(journal_app, name="journal")
 app.add_typer(bank_app, name="bank")
+app.add_typer(policy_app, name="policy")
 
 
 def main(argv: list[str] | None = None) -> int:

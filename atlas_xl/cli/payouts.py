@@ -157,6 +157,7 @@ def payouts_list(date: Annotated[str | None, typer.Option("--date", help="Only r
 @payouts_app.command("show")
 def payouts_show(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Show a run with its payouts and the excluded clients."""
+    from atlas_xl.workflow.policies import policy_text
     from atlas_xl.workflow.runs import show_run
 
     detail = show_run(_open(db), run, user)
@@ -172,7 +173,9 @@ def payouts_show(run: RunArg, db: DbOpt = None, user: UserOpt = None, as_json: J
     from atlas_xl.workflow.bank import bank_statuses
 
     bank = bank_statuses(_open(db), user, run)
+    lines.append(f"payment policy {policy_text(head.policy)}")
     lines += [f"  {p.client_id:<20} {format_eur(p.amount_cents):>20}  {p.status:<9} {p.iban}  {p.name}"
+              + ("  [BANK DETAILS CHANGED since the last executed payout]" if p.bank_details_changed else "")
               + _bank_text(bank.get(p.client_id)) for p in detail.payouts]
     if detail.excluded:
         lines.append("excluded:")

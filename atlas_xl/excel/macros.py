@@ -359,12 +359,12 @@ def _refresh_all(book: WorkbookIO) -> str:
 
 def _propose_run(book: WorkbookIO) -> str:
     from atlas_xl.engines.run import compute_payouts
-    from atlas_xl.inputs.environment import load_settings
-    from atlas_xl.workflow import history
+    from atlas_xl.workflow import history, policies
     from atlas_xl.workflow import runs as workflow
 
-    as_of, store, settings = _as_of(book), _store(book), load_settings()
+    as_of, store = _as_of(book), _store(book)
     user = _claim(book, store)
+    settings = policies.payment_settings(store)  # the store's payment policy (ATLAS_* only stricter)
     portfolio, basis = history.with_store_history(store, _portfolio(book))
     frame = compute_payouts(portfolio, as_of, settings)
     # click twice = once: an open run with the same snapshot (every field of the file, not only ids and amounts)

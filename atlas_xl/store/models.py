@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -78,6 +79,10 @@ class PayoutRun(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     delivered_to: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    # revision 0004_policies: the payment policy the run was proposed under (its id and, as canonical JSON, the
+    # policy's values and the controls applied); covered by snapshot_sha256. NULL: proposed before policies.
+    policy_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    policy_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RunPayout(Base):
@@ -96,6 +101,8 @@ class RunPayout(Base):
     status: Mapped[str] = mapped_column(String(20))
     # revision 0002: why a payout was returned or rejected (bank reason code / free text)
     status_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # revision 0004_policies: IBAN, BIC or name differ from the client's last executed payout (needs two approvers)
+    bank_details_changed: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class RunExclusion(Base):
@@ -356,3 +363,24 @@ class ClientBankHold(Base):
     confirmed_iban: Mapped[str | None] = mapped_column(String(64), nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PaymentPolicy(Base):
+    """revision 0004_policies: the payment controls (who is paid, how much, from which account, with how many
+    approvals). One row per version: proposed by an admin, in force once a second admin approves it; the row in
+    force is the only one with status in_force. Version 1 is today's defaults, recorded on first use."""
+
+    __tablename__ = "payment_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(20))  # proposed, in_force, replaced, withdrawn
+    based_on: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the version in force when proposed
+    dual_approval_cents: Mapped[int] = mapped_column(BigInteger)
+    warning_ppm: Mapped[int] = mapped_column(BigInteger)
+    breach_ppm: Mapped[int] = mapped_column(BigInteger)
+    debtor_name: Mapped[str] = mapped_column(String(140))
+    debtor_iban: Mapped[str] = mapped_column(String(34))
+    debtor_bic: Mapped[str] = mapped_column(String(11))
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -14,6 +14,7 @@ and exit 3 tells a script that an old `--user` no longer works, apart from a typ
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -212,7 +213,7 @@ def run_summary(session: Session, run: PayoutRun) -> RunSummary:
         pain_version=run.pain_version, superseded_by=run.superseded_by, snapshot_sha256=run.snapshot_sha256,
         requested_execution_date=run.requested_execution_date,
         delivered_at=None if run.delivered_at is None else utc(run.delivered_at), delivered_by=run.delivered_by,
-        delivered_to=run.delivered_to,
+        delivered_to=run.delivered_to, policy=None if run.policy_json is None else json.loads(run.policy_json),
     )
 
 

@@ -47,6 +47,7 @@ from atlas_xl.workflow.common import (
     utc_now,
 )
 from atlas_xl.workflow.permissions import Action
+from atlas_xl.workflow.policies import policy_text, require_policy_of, run_policy
 from atlas_xl.workflow.results import DeliveryResult, ExecutionResult
 from atlas_xl.workflow.runs import snapshot_digest
 
@@ -83,8 +84,8 @@ def _transfers(session: Session, run: PayoutRun) -> list[CreditTransfer]:
         select(RunPayout).where(RunPayout.run_id == run.id).order_by(RunPayout.client_id)).scalars().all()
     snapshot = [{"client_id": r.client_id, "name": r.name, "country": r.country, "iban": r.iban, "bic": r.bic,
                  "amount_cents": int(r.amount_cents), "remittance": r.remittance} for r in rows]
-    if snapshot_digest(snapshot) != run.snapshot_sha256 or sum(s["amount_cents"] for s in snapshot) != int(
-            run.total_cents):
+    if snapshot_digest(snapshot, run_policy(run)) != run.snapshot_sha256 or sum(
+            s["amount_cents"] for s in snapshot) != int(run.total_cents):
         raise WorkflowError(f"run R{run.id}'s payouts changed after it was proposed (snapshot hash mismatch); "
                             "refusing to pay it: propose a new run")
     return [CreditTransfer(end_to_end_id=r.end_to_end_id, client_id=r.client_id, amount_cents=int(r.amount_cents),
@@ -146,8 +147,11 @@ def _write_reviewer(session: Session, run: PayoutRun, folder: Path) -> Path | No
     info = {"Run": summary.ref, "Payout date": run.payout_date, "Status": run.status,
             "Proposed by": run.proposed_by, "Approved by": ", ".join(summary.approvals),
             "Executed by": run.executed_by or "", "File": Path(run.file_name or "").name,
-            "SHA-256": run.file_sha256 or "", "pain.001 version": run.pain_version or ""}
-    write_reviewer_list(path, info, _transfers(session, run), [tuple(e) for e in excluded])
+            "SHA-256": run.file_sha256 or "", "pain.001 version": run.pain_version or "",
+            "Payment policy": policy_text(run_policy(run))}
+    changed = session.execute(select(RunPayout.client_id).where(
+        RunPayout.run_id == run.id, RunPayout.bank_details_changed.is_(True))).scalars().all()
+    write_reviewer_list(path, info, _transfers(session, run), [tuple(e) for e in excluded], changed=changed)
     return path
 
 
@@ -194,6 +198,7 @@ def execute_run(store: Store, run_ref: str | int, user: str | None, out_dir: str
             needs = f" ({len(run_summary(session, run).approvals)}/{run.approvals_required} approvals)" \
                 if run.status == RunStatus.PROPOSED else ""
             raise WorkflowError(f"run R{run_id} is {run.status}{needs}; only an approved run can be executed")
+        require_policy_of(session, run, "executed")
         other = _executed_since_proposed(session, run_id)  # under the write lock: no execute can slip in
         if other is not None:
             raise WorkflowError(f"run R{run_id} was proposed before run R{other} was executed, so its amounts do "

@@ -1,7 +1,8 @@
 """Who may do what: the one permission table of the payout workflow (roles are stored with the users).
 
 Rules that depend on the run rather than the role (the proposer never approves their own run, large runs
-need two distinct approvers) live in atlas_xl.workflow.runs beside the state they look at.
+need two distinct approvers, a payout to changed bank details needs two) live in atlas_xl.workflow.runs beside
+the state they look at; the policy's four eyes (its proposer never approves it) in atlas_xl.workflow.policies.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Action(StrEnum):
     LOCK_PERIOD = "lock_period"
     IMPORT_BANK_FILE = "import_bank_file"  # pain.002 / camt.054 / camt.053 from the bank
     CONFIRM_BANK_DETAILS = "confirm_bank_details"  # release a client the bank's answer held back (two people)
+    PROPOSE_POLICY = "propose_policy"  # a payment policy change (dual approval, debtor account, thresholds)
+    APPROVE_POLICY = "approve_policy"  # puts a proposed policy in force; never by its proposer
 
 
 _ALL = frozenset(Role)
@@ -60,6 +63,9 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = MappingProxyType({
     Action.LOCK_PERIOD: frozenset({Role.FINANCE}),
     Action.IMPORT_BANK_FILE: frozenset({Role.OPERATIONS, Role.FINANCE, Role.ADMIN}),
     Action.CONFIRM_BANK_DETAILS: frozenset({Role.OPERATIONS, Role.FINANCE}),
+    # payment controls: set by an admin, in force only once a second admin approves (workflow.policies)
+    Action.PROPOSE_POLICY: frozenset({Role.ADMIN}),
+    Action.APPROVE_POLICY: frozenset({Role.ADMIN}),
 })
 
 

@@ -47,6 +47,8 @@ class RunSummary:
     delivered_at: datetime | None = None  # when its file last reached an output folder
     delivered_by: str | None = None
     delivered_to: str | None = None
+    # the payment policy the run was proposed under (workflow.policies.policy_record); filled by propose / show
+    policy: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,6 +77,8 @@ class PayoutLine:
     end_to_end_id: str
     status: PayoutStatus
     reason: str | None
+    # IBAN, BIC or name differ from the client's last executed payout: the run needs two approvers
+    bank_details_changed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.status.value}

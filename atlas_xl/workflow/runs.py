@@ -9,7 +9,8 @@ change is audited in the same transaction as the change.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from atlas_xl.domain import accounts
 from atlas_xl.domain.model import OPEN_RUN_STATUSES, PAID_RUN_STATUSES, PayoutStatus, RunStatus
 from atlas_xl.engines.run import compute_payouts
 from atlas_xl.errors import ArgumentError, PermissionDenied, WorkflowError
-from atlas_xl.inputs.environment import load_settings
+from atlas_xl.inputs.environment import payment_requests
 from atlas_xl.inputs.example_data import example_data_dir
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.settings import Settings
@@ -42,6 +44,13 @@ from atlas_xl.workflow.common import (
 )
 from atlas_xl.workflow.history import basis_change, with_store_history
 from atlas_xl.workflow.permissions import Action
+from atlas_xl.workflow.policies import (
+    apply_policy,
+    payment_settings,
+    policy_in_force,
+    policy_record,
+    require_policy_of,
+)
 from atlas_xl.workflow.results import ProposeResult, RunDetail, RunSummary
 
 PAYOUT_COLUMNS = ("client_id", "name", "country", "iban", "bic", "amount_cents", "ready", "reasons", "remittance")
@@ -51,10 +60,44 @@ SNAPSHOT_FIELDS = ("client_id", "name", "country", "iban", "bic", "amount_cents"
 # ---------------------------------------------------------------------------------------------- propose
 
 
-def snapshot_digest(rows: Sequence[dict[str, Any]]) -> str:
-    """SHA-256 over every field of the payouts that goes into the payment file, in client order."""
-    canon = [[row[k] for k in SNAPSHOT_FIELDS] for row in sorted(rows, key=lambda r: r["client_id"])]
+def snapshot_digest(rows: Sequence[dict[str, Any]], policy: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 over every field of the payouts that goes into the payment file, in client order, and the
+    payment policy the run was proposed under (`policies.policy_record`; None: a run from before policies)."""
+    canon: Any = [[row[k] for k in SNAPSHOT_FIELDS] for row in sorted(rows, key=lambda r: r["client_id"])]
+    if policy is not None:
+        canon = {"payouts": canon, "policy": dict(policy)}
     return hashlib.sha256(audit.canonical_json(canon).encode("utf-8")).hexdigest()
+
+
+def _account_key(iban: object, bic: object, name: object) -> tuple[str, str, str]:
+    """Bank details as compared for a change: IBAN and BIC without spaces, upper case; the name trimmed."""
+    def squeeze(value: object) -> str:
+        return "" if value is None else "".join(str(value).split()).upper()
+    return squeeze(iban), squeeze(bic), "" if name is None else " ".join(str(name).split())
+
+
+def last_paid_accounts(session: Session) -> dict[str, tuple[str, str, str]]:
+    """Per client, the bank details of its last executed payout (the newest executed run that paid it)."""
+    last = (select(RunPayout.client_id, func.max(RunPayout.run_id).label("run_id"))
+            .join(PayoutRun, PayoutRun.id == RunPayout.run_id)
+            .where(PayoutRun.status.in_(PAID_RUN_STATUSES)).group_by(RunPayout.client_id).subquery())
+    rows = session.execute(select(RunPayout.client_id, RunPayout.iban, RunPayout.bic, RunPayout.name).join(
+        last, (RunPayout.client_id == last.c.client_id) & (RunPayout.run_id == last.c.run_id))).all()
+    return {client: _account_key(iban, bic, name) for client, iban, bic, name in rows}
+
+
+def _refuse_impossible(chosen: pd.DataFrame, payout_date: date) -> None:
+    """A payout the SEPA file could never carry (IBAN, BIC or name) is refused at propose, so that no approved
+    run can fail at execution: readiness blocks these already; this is the last line before the snapshot."""
+    for column, check in (("iban", accounts.iban_problem), ("bic", accounts.bic_problem),
+                          ("name", accounts.name_problem)):
+        problems = accounts.problems_of(chosen[column], check)
+        bad = [i for i, text in enumerate(problems) if text]
+        if bad:
+            row = chosen.iloc[bad[0]]
+            raise WorkflowError(f"client {row['client_id']!r} is ready for {payout_date.isoformat()} but its "
+                                f"{column} {str(row[column])[:60]!r} cannot be paid ({problems[bad[0]]}); nothing "
+                                f"was proposed: correct the client's bank details ({len(bad)} payout(s) affected)")
 
 
 def _clean_frame(payouts: pd.DataFrame) -> pd.DataFrame:
@@ -87,11 +130,14 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
     an executed run are left out with reason ALREADY_PAID.
     """
     payout_date = parse_date(payout_date)
-    settings = settings or load_settings()
+    requests = payment_requests()  # ATLAS_* may only be stricter than the policy; ATLAS_DEBTOR_* is refused
     frame = _clean_frame(payouts)
 
     def work(session: Session) -> ProposeResult:
         actor = authorise(session, user, Action.PROPOSE)
+        policy = policy_in_force(session)
+        applied = apply_policy(policy, settings, requests)
+        record = policy_record(policy, applied)
         moved = None if basis is None else basis_change(session, basis)  # under the write lock
         if moved is not None:
             what = f"run {moved.entity_id} was executed" if moved.action == "execute" else \
@@ -116,13 +162,20 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
         if chosen.empty:
             raise WorkflowError(f"no ready payout for {payout_date.isoformat()}; nothing to propose "
                                 f"({len(left)} clients excluded)")
+        _refuse_impossible(chosen, payout_date)
+        known = last_paid_accounts(session)
+        changed = [cid for cid, iban, bic, name in chosen[["client_id", "iban", "bic", "name"]].itertuples(
+            index=False) if cid in known and known[cid] != _account_key(iban, bic, name)]
         total = int(chosen["amount_cents"].sum())  # int64 sum: exact cents
         stamp = utc_now().replace(microsecond=0)  # the file's creation time: whole seconds, fixed at propose
+        # two approvers for a total at the threshold, and for any payout to changed bank details (fraud path)
+        two = total >= applied.dual_approval_cents or bool(changed)
         run = PayoutRun(
             payout_date=payout_date, status=RunStatus.PROPOSED, total_cents=total, payout_count=len(chosen),
-            excluded_count=len(left), approvals_required=2 if total >= settings.dual_approval_cents else 1,
-            snapshot_sha256="", debtor_name=settings.debtor_name, debtor_iban=settings.debtor_iban,
-            debtor_bic=settings.debtor_bic, source=source[:500], proposed_by=actor.name, proposed_at=stamp,
+            excluded_count=len(left), approvals_required=2 if two else 1,
+            snapshot_sha256="", debtor_name=policy.debtor_name, debtor_iban=policy.debtor_iban,
+            debtor_bic=policy.debtor_bic, source=source[:500], proposed_by=actor.name, proposed_at=stamp,
+            policy_id=policy.id, policy_json=audit.canonical_json(record),
         )
         session.add(run)
         session.flush()
@@ -130,6 +183,7 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
             run_id=run.id, status=PayoutStatus.PENDING,
             end_to_end_id="R" + str(run.id) + "-" + chosen["client_id"],
             amount_cents=chosen["amount_cents"].astype("int64"),
+            bank_details_changed=chosen["client_id"].isin(changed),
         ).drop(columns=["ready", "reasons"])
         rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                 for r in records.to_dict("records")]
@@ -137,7 +191,7 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
         if len(left):
             excl = left.loc[:, ["client_id", "name", "reasons"]].assign(run_id=run.id)
             session.execute(insert(RunExclusion), excl.to_dict("records"))
-        run.snapshot_sha256 = snapshot_digest(rows)
+        run.snapshot_sha256 = snapshot_digest(rows, record)
         older = session.execute(
             select(PayoutRun).where(PayoutRun.payout_date == payout_date, PayoutRun.status.in_(OPEN_RUN_STATUSES),
                                     PayoutRun.id != run.id).with_for_update()
@@ -151,7 +205,7 @@ def propose_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, us
                      run_id=run.id, before=None,
                      after={**run_state(run), "payout_date": payout_date, "excluded_count": len(left),
                             "approvals_required": run.approvals_required, "snapshot_sha256": run.snapshot_sha256,
-                            "source": run.source})
+                            "source": run.source, "policy": record, "bank_details_changed": sorted(changed)})
         session.flush()
         return ProposeResult(run_summary(session, run), tuple(o.id for o in older))
 
@@ -162,24 +216,27 @@ def find_open_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, 
                   settings: Settings | None = None) -> RunSummary | None:
     """The open (proposed or approved) run for `payout_date` that `propose_run` would create again from
     `payouts`: the same snapshot hash (every field of every payout that goes into the file: client, name,
-    country, IBAN, BIC, amount, remittance) and the same paying account. None: propose a new run."""
+    country, IBAN, BIC, amount, remittance) under the same payment policy (paying account, controls applied).
+    None: propose a new run."""
     payout_date = parse_date(payout_date)
-    settings = settings or load_settings()
+    requests = payment_requests()
     frame = _clean_frame(payouts)
 
     def work(session: Session) -> RunSummary | None:
         authorise(session, user, Action.READ)
+        policy = policy_in_force(session)
+        record = policy_record(policy, apply_policy(policy, settings, requests))
         paid = set(session.execute(select(PaidPayout.client_id).where(PaidPayout.payout_date == payout_date))
                    .scalars())
         chosen = frame.loc[frame["ready"] & ~frame["client_id"].isin(paid)]
         rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                 for r in chosen.loc[:, list(SNAPSHOT_FIELDS)].to_dict("records")]
-        digest = snapshot_digest(rows)
+        digest = snapshot_digest(rows, record)
         for run in session.execute(select(PayoutRun).where(
                 PayoutRun.payout_date == payout_date, PayoutRun.status.in_(OPEN_RUN_STATUSES),
                 PayoutRun.snapshot_sha256 == digest).order_by(PayoutRun.id.desc())).scalars():
-            if (run.debtor_name, run.debtor_iban, run.debtor_bic) == (
-                    settings.debtor_name, settings.debtor_iban, settings.debtor_bic):
+            if run.policy_id == policy.id and (run.debtor_name, run.debtor_iban, run.debtor_bic) == (
+                    policy.debtor_name, policy.debtor_iban, policy.debtor_bic):
                 return run_summary(session, run)
         return None
 
@@ -188,8 +245,9 @@ def find_open_run(store: Store, payouts: pd.DataFrame, payout_date: date | str, 
 
 def propose_from_data(store: Store, user: str | None, data_path: str | Path | None = None,
                       payout_date: date | str | None = None, settings: Settings | None = None) -> ProposeResult:
-    """Load the portfolio, apply the credit managers' overrides, compute the payouts and propose a run."""
-    settings = settings or load_settings()
+    """Load the portfolio, apply the credit managers' overrides, compute the payouts under the payment policy in
+    force (made stricter by ATLAS_* or `settings`, never looser) and propose a run."""
+    settings = payment_settings(store, settings)
     path = Path(data_path) if data_path else example_data_dir()
     portfolio, basis = with_store_history(store, load_portfolio(path))
     when = parse_date(payout_date) if payout_date else portfolio.last_date.date()
@@ -208,6 +266,7 @@ def approve_run(store: Store, run_ref: str | int, user: str | None) -> RunSummar
         run = get_run(session, run_id, lock=True)
         if run.status != RunStatus.PROPOSED:
             raise WorkflowError(f"run R{run_id} is {run.status}; only a proposed run can be approved")
+        require_policy_of(session, run, "approved")
         if run.proposed_by == actor.name:
             raise PermissionDenied(f"user {actor.name!r} proposed run R{run_id} and may not approve it (four eyes)")
         approvers = session.execute(select(RunApproval.user_name).where(RunApproval.run_id == run_id)).scalars()
@@ -322,7 +381,12 @@ def show_run(store: Store, run_ref: str | int, user: str | None) -> RunDetail:
 
     def work(session: Session) -> RunDetail:
         authorise(session, user, Action.READ)
-        return run_detail(session, get_run(session, run_id))
+        run = get_run(session, run_id)
+        detail = run_detail(session, run)
+        flagged = set(session.execute(select(RunPayout.client_id).where(
+            RunPayout.run_id == run_id, RunPayout.bank_details_changed.is_(True))).scalars())
+        payouts = tuple(replace(p, bank_details_changed=p.client_id in flagged) for p in detail.payouts)
+        return replace(detail, payouts=payouts)
 
     return perform(store, user, Action.READ, "run", f"R{run_id}", work, run_id=run_id, write=False)
 

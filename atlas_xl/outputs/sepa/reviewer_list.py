@@ -1,7 +1,8 @@
 """The reviewer's payout list: the xlsx an approver reads before a payout run's SEPA file is released.
 
 Sheets: "Summary" (run id, payout date, status, count, total, file SHA-256, then any other run facts),
-"Transfers" (one row per credit transfer and a total row) and "Excluded" (clients left out, with the
+"Transfers" (one row per credit transfer, marked in "Bank details" when the client's IBAN, BIC or name changed
+since its last executed payout, and a total row) and "Excluded" (clients left out, with the
 reasons). Count and total are computed here from integer cents (values, not formulas) so the list always
 agrees with the transfers it shows. Every text goes through `xlsafe.set_text`: a client named
 `=HYPERLINK(...)` is shown as that text, never evaluated. Written through `files.replacing`.
@@ -9,7 +10,7 @@ agrees with the transfers it shows. Every text goes through `xlsafe.set_text`: a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -39,8 +40,10 @@ SUMMARY_LABELS = {
 _COMPUTED = {"count": "Number of transfers", "total_cents": "Total (EUR)"}
 
 TRANSFER_HEADERS = ("Client id", "Name", "IBAN", "BIC", "Amount (EUR)", "Currency", "Remittance",
-                    "EndToEndId")
-TRANSFER_WIDTHS = (14, 40, 36, 14, 16, 9, 50, 36)
+                    "EndToEndId", "Bank details")
+TRANSFER_WIDTHS = (14, 40, 36, 14, 16, 9, 50, 36, 44)
+# the mark of a transfer whose IBAN, BIC or name differ from the client's last executed payout
+CHANGED_MARK = "CHANGED since the last executed payout"
 EXCLUDED_HEADERS = ("Client id", "Name", "Reasons")
 EXCLUDED_WIDTHS = (14, 40, 80)
 
@@ -104,7 +107,8 @@ def _write_summary(ws: Worksheet, run_summary: Mapping[str, object], count: int,
     ws.column_dimensions["B"].width = 68
 
 
-def _write_transfers(ws: Worksheet, transfers: Sequence[CreditTransfer], total_cents: int) -> None:
+def _write_transfers(ws: Worksheet, transfers: Sequence[CreditTransfer], total_cents: int,
+                     changed: Collection[str] = frozenset()) -> None:
     _header(ws, 1, TRANSFER_HEADERS, TRANSFER_WIDTHS)
     row = 1
     for row, t in enumerate(transfers, start=2):
@@ -116,6 +120,9 @@ def _write_transfers(ws: Worksheet, transfers: Sequence[CreditTransfer], total_c
         _put(ws, row, 6, str(t.currency))
         _put(ws, row, 7, t.remittance and str(t.remittance))
         _put(ws, row, 8, str(t.end_to_end_id))
+        if str(t.client_id) in changed:
+            _put(ws, row, 9, CHANGED_MARK)
+            ws.cell(row=row, column=9).font = BOLD
     last = row
     total_row = last + 1
     set_text(ws.cell(row=total_row, column=1), "Total")
@@ -141,8 +148,9 @@ def _write_excluded(ws: Worksheet, excluded: Sequence[tuple[str, str, str]]) -> 
 
 
 def write_reviewer_list(path: Path, run_summary: Mapping[str, object], transfers: Sequence[CreditTransfer],
-                        excluded: Sequence[tuple[str, str, str]] = ()) -> None:
-    """Write the reviewer's list to `path` atomically (no half-written file is ever left at `path`)."""
+                        excluded: Sequence[tuple[str, str, str]] = (), *, changed: Collection[str] = ()) -> None:
+    """Write the reviewer's list to `path` atomically (no half-written file is ever left at `path`). The
+    transfers of the clients in `changed` (bank details changed since their last executed payout) are marked."""
     path = Path(path)
     if not path.parent.is_dir():
         raise ArgumentError(f"output folder {str(path.parent)!r} does not exist; expected an existing folder")
@@ -153,7 +161,7 @@ def write_reviewer_list(path: Path, run_summary: Mapping[str, object], transfers
     summary = wb.active
     summary.title = "Summary"
     _write_summary(summary, run_summary, count, total_cents)
-    _write_transfers(wb.create_sheet("Transfers"), transfers, total_cents)
+    _write_transfers(wb.create_sheet("Transfers"), transfers, total_cents, frozenset(map(str, changed)))
     _write_excluded(wb.create_sheet("Excluded"), excluded)
 
     with replacing(path) as tmp:
