@@ -474,7 +474,8 @@ def import_bank_file(book: WorkbookIO | None = None, path: str | Path | None = N
         except OSError:
             statement = False
         portfolio = _portfolio(b) if statement else None
-        return " ".join(r.line().splitlines()[0] for r in import_bank_files(_store(b), b.user_name(), [str(chosen)],
+        store = _store(b)
+        return " ".join(r.line().splitlines()[0] for r in import_bank_files(store, _claim(b, store), [str(chosen)],
                                                                               portfolio=portfolio))
 
     return run_macro(action, book)
