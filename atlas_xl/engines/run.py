@@ -81,8 +81,10 @@ class EngineResult:
     # one row per client: its readiness and payable amount on the as-of date. Columns: client_id, name,
     # country, iban, bic, payout_frequency, carried_forward_cents, net_settlement_cents, fees_cents,
     # new_holds_cents, releases_cents, available_cents (the settlement balance before paying), withheld_cents
-    # (factoring share), amount_cents (payable), min_payout_cents, ready (bool), reasons ('; '-joined
-    # BlockReason values, '' when ready), iban_problem ('' or the reason), remittance
+    # (factoring share, or the sweep over the limit), amount_cents (payable), min_payout_cents, ready (bool),
+    # readiness (payouts.Readiness: READY / NOT DUE / BLOCKED), reasons ('; '-joined BlockReason values, ''
+    # when ready), reason_text (the same in words), last_payout_date (NaT: never), last_payout_cents,
+    # days_held (Int64, NA when paid today), iban_problem ('' or the reason), remittance
     payouts: pd.DataFrame
     # one row per client: subaccount balances after the as-of date's payouts, client's view. Columns:
     # client_id, settlement_cents, rolling_reserve_cents, partner_reserve_cents, factoring_cents, external_cents
@@ -98,7 +100,8 @@ class EngineResult:
     reserve_monthly: pd.DataFrame
     # one row per client: credit exposure before the as-of date's payout. Columns: client_id, name,
     # credit_limit_cents, factoring_outstanding_cents, loan_outstanding_cents, accrued_interest_cents,
-    # negative_balance_cents, chargeback_risk_cents, collateral_cents, gross_exposure_cents, exposure_cents,
+    # negative_balance_cents, chargeback_risk_cents, collateral_cents, credit_risk_cents (the first three
+    # components), acquiring_risk_cents (the last two), gross_exposure_cents, exposure_cents,
     # utilization_ppm (Int64, NA without a limit), status (LimitStatus)
     exposure: pd.DataFrame
     # one row per client at WARNING or BREACH, breaches first, larger exposure first. Columns:
