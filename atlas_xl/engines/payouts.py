@@ -72,7 +72,8 @@ def withholding(balance: np.ndarray, rate_ppm: np.ndarray, outstanding: np.ndarr
     """What a payout withholds against the factoring subaccount: the client's rate x the positive balance, or
     `sweep_ppm` x it where `swept` (over the limit), ROUND_HALF_UP, at most the outstanding advances."""
     rate = rate_ppm if swept is None else np.where(swept, sweep_ppm, rate_ppm)
-    return np.minimum(apply_rate(np.maximum(balance, 0), rate), np.maximum(outstanding, 0))
+    kept: np.ndarray = np.minimum(apply_rate(np.maximum(balance, 0), rate), np.maximum(outstanding, 0))
+    return kept
 
 
 def _iban_words(problem: str) -> str:
