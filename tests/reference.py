@@ -49,6 +49,7 @@ REASON_ORDER = (
     BlockReason.BELOW_MINIMUM,
     BlockReason.ABOVE_SEPA_MAXIMUM,
 )
+SWEEP = Decimal(1)  # over the credit limit, the whole positive balance goes to the factoring advances (100 %)
 MAX_TRANSFER = Decimal("999999999.99")  # the EPC SCT rulebook's largest credit transfer, in euros
 
 DAILY_COLUMNS = (
@@ -232,6 +233,7 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
     for row in _records(portfolio.paid, wanted):
         paid_in_runs[(row["client_id"], _date(row["payout_date"]))] += euros(row["amount_cents"])
     runs_from = min((day for _, day in paid_in_runs), default=None)
+    with_credit = {row["client_id"] for row in _records(portfolio.loans, wanted)}  # any factoring or term loan
     loan_outstanding: dict[str, Decimal] = defaultdict(Decimal)
     accrued: dict[str, Decimal] = defaultdict(Decimal)
     loans = portfolio.loans if wanted is None else portfolio.loans[portfolio.loans["client_id"].isin(wanted)]
@@ -320,14 +322,17 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
             breach = utilization >= settings.breach_ppm
             warning = not breach and utilization >= settings.warning_ppm
         else:
-            utilization, breach, warning = None, exposure > 0, False
+            # no limit: a breach only where a credit product was granted (acquiring risk alone has no limit)
+            utilization, breach, warning = None, cid in with_credit and exposure > 0, False
         exposures.append({"client_id": cid, **{k: cents(v) for k, v in parts.items()},
                           "collateral_cents": cents(collateral), "gross_exposure_cents": cents(gross),
                           "exposure_cents": cents(exposure), "utilization_ppm": utilization,
                           "status": "BREACH" if breach else "WARNING" if warning else "OK"})
 
         # readiness on the payout date: every reason is checked
-        keep_back = min(share(balance, withhold_rate), max(outstanding, ZERO)) if balance > 0 else ZERO
+        # over the limit the balance is swept at SWEEP instead of the client's rate
+        keep_back = (min(share(balance, SWEEP if breach else withhold_rate), max(outstanding, ZERO))
+                     if balance > 0 else ZERO)
         payable = balance - keep_back if balance > 0 else ZERO
         flags = {
             **standing,
@@ -341,16 +346,25 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
         }
         reasons = [reason.value for reason in REASON_ORDER if flags[reason]]
         ready = not reasons
+        readiness = ("READY" if ready else "NOT DUE" if reasons == [BlockReason.NOT_PAYOUT_DAY.value]
+                     else "BLOCKED")
         payouts.append({"client_id": cid, "carried_forward_cents": cents(carried),
                         "available_cents": cents(balance), "withheld_cents": cents(keep_back),
-                        "amount_cents": cents(payable), "ready": ready,
+                        "amount_cents": cents(payable), "ready": ready, "readiness": readiness,
                         "reasons": "; ".join(reasons)})
         if ready:  # the payout of the day is made once it is ready
             paid[-1], withheld[-1] = payable, keep_back
             balances[-1] = balance - payable - keep_back
-        elif reasons == [BlockReason.NOTHING_TO_PAY.value] and balance > 0 and payable >= minimum:
-            withheld[-1] = keep_back  # as on earlier payout days: the share is withheld, nothing is paid
+        elif breach or (reasons == [BlockReason.NOTHING_TO_PAY.value] and balance > 0 and payable >= minimum):
+            # swept over the limit whatever holds the payout; or, as on earlier payout days, the share is
+            # withheld when it leaves nothing to pay
+            withheld[-1] = keep_back
             balances[-1] = balance - keep_back
+
+        # the last payout (today's when ready) and, when not paid today, the days since it (or since day 0)
+        last_paid = max((i for i, amount in enumerate(paid) if amount > 0), default=None)
+        payouts[-1] |= {"last_payout_cents": cents(paid[last_paid]) if last_paid is not None else 0,
+                        "days_held": None if ready else (len(days) - 1 - (last_paid or 0))}
 
         rolling, partner = reserves["rolling"], reserves["partner"]
         daily["client_id"] += [cid] * len(days)
@@ -364,7 +378,8 @@ def reference_run(portfolio: Portfolio, as_of: dt.date | str | None = None, sett
     daily_frame["date"] = pd.to_datetime(daily_frame["date"])
     upcoming_frame = pd.DataFrame(upcoming, columns=["client_id", "reserve", "release_date", "amount_cents"])
     payout_frame = pd.DataFrame(payouts, columns=["client_id", "carried_forward_cents", "available_cents",
-                                                  "withheld_cents", "amount_cents", "ready", "reasons"])
+                                                  "withheld_cents", "amount_cents", "ready", "readiness",
+                                                  "reasons", "last_payout_cents", "days_held"])
     exposure_frame = pd.DataFrame(exposures)
     if len(exposure_frame):  # blank utilisation (no limit) stays blank next to whole ppm
         utilization = exposure_frame["utilization_ppm"].tolist()

@@ -23,8 +23,8 @@ def store_url(tmp_path, monkeypatch) -> str:
 
 def exposure_row(report, client_id: str) -> dict[str, object]:
     ws = openpyxl.load_workbook(report, read_only=True)["Exposure"]
-    rows = list(ws.iter_rows(values_only=True))
-    return next(dict(zip(rows[0], r, strict=True)) for r in rows[1:] if r[0] == client_id)
+    rows = list(ws.iter_rows(values_only=True))  # a note above the header row
+    return next(dict(zip(rows[1], r, strict=True)) for r in rows[2:] if r[0] == client_id)
 
 
 def test_a_raised_limit_clears_the_breach_in_the_daily_run(store_url, tmp_path, example_data_dir, capsys):

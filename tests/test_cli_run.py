@@ -14,7 +14,7 @@ from atlas_xl.cli.app import main
 from atlas_xl.engines.run import run_engines
 from atlas_xl.inputs.portfolio import load_portfolio
 
-SHEETS = ["Dashboard", "Payouts", "Exposure", "Alerts", "Reserves", "Reserve releases", "Balances",
+SHEETS = ["Dashboard", "Payouts", "Exposure", "Alerts", "Reserves", "Reserve releases", "Releases per day", "Balances",
           "Client drill-down", "Schedules", "Projection", "Exceptions"]
 
 
@@ -56,8 +56,9 @@ def test_report_figures_reconcile_with_the_engine(run_output, example_data_dir):
     total = sum(Decimal(str(r["Payable"])) for r in ready)
     assert Decimal(str(kpis["Total to pay (EUR)"])) == total == Decimal(result.kpis.total_to_pay_cents) / 100
     blocked = [r for r in payouts if r["Ready"] == "no"]
-    assert all(r["Blocking reasons"] for r in blocked)
-    exposure = table_of(report, "Exposure", header_row=1)
+    assert all(r["Reasons"] and r["Reason codes"] for r in blocked)
+    assert {r["Status"] for r in blocked} == {"BLOCKED", "NOT DUE"}
+    exposure = [r for r in table_of(report, "Exposure", header_row=2) if r["Client"] != "Total"]
     assert {r["Status"] for r in exposure} <= {"OK", "WARNING", "BREACH"}
     alerts = table_of(report, "Alerts", header_row=1)
     assert len(alerts) == kpis["Alerts"] == len(result.alerts)
@@ -89,7 +90,7 @@ def test_json_summary_for_cron(tmp_path, example_data_dir, capsys):
     assert main(["run", "--data", str(example_data_dir), "--out", str(tmp_path), "--json", "--no-dashboard"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["clients"] == 40
-    assert payload["payouts_ready"] + payload["payouts_blocked"] == 40
+    assert payload["payouts_ready"] + payload["payouts_blocked"] + payload["payouts_not_due"] == 40
     assert Path(payload["outputs"]["Report"]).exists()
 
 
@@ -102,10 +103,14 @@ def test_json_summary_keeps_its_keys_and_figures(tmp_path, example_data_dir, cap
     assert set(payload.pop("timings")) == {"load_seconds", "engine_seconds", "report_seconds", "outputs_seconds"}
     assert payload.pop("outputs") == {"Report": str(tmp_path / "atlas-report-2026-11-23.xlsx")}
     assert payload == {
-        "as_of": "2026-11-23", "clients": 40, "payouts_ready": 23, "payouts_blocked": 17,
-        "total_to_pay_cents": 15048740, "held_back_cents": 175361855, "reserve_balance_cents": 10871801,
+        # issue 20: 11 of the 17 once "blocked" are merely not due (269,229.01 of the 1,753,618.55 "held
+        # back"); C00006's 16,302.17 is swept to its advance; loans outstanding as the ledger: 350,077.12
+        # factoring + 199,738.36 term loans
+        "as_of": "2026-11-23", "clients": 40, "payouts_ready": 23, "payouts_blocked": 6, "payouts_not_due": 11,
+        "total_to_pay_cents": 15048740, "held_back_cents": 146808737, "not_due_cents": 26922901,
+        "reserve_balance_cents": 10871801,
         "upcoming_releases_cents": 9571801, "total_exposure_cents": 61550847, "top10_share_ppm": 945145,
-        "alerts": 4, "limit_breaches": 2, "limit_warnings": 2, "loans_outstanding_cents": 28973636,
+        "alerts": 4, "limit_breaches": 2, "limit_warnings": 2, "loans_outstanding_cents": 54981548,
         "refused_rows": 1,
     }
     assert all(type(value) is int for key, value in payload.items() if key != "as_of")

@@ -100,7 +100,11 @@ def test_hostile_names_stay_inside_the_data_element(tmp_path: Path) -> None:
     data = json.loads(script_bodies(html)[0])
     names = data["tables"]["payouts"]["data"]["name"]
     assert sorted(names) == sorted(HOSTILE_NAMES)  # every name kept exactly as typed
-    assert "onerror" not in html.replace(dash.to_script_json(names), "")  # only inside the JSON strings
+    outside = html
+    for spec in data["tables"].values():  # the exposure table lists them in another order (by utilisation)
+        if "name" in spec["data"]:
+            outside = outside.replace(dash.to_script_json(spec["data"]["name"]), "")
+    assert "onerror" not in outside  # only inside the JSON strings
 
 
 def test_no_outside_address_anywhere_even_with_urls_in_names(tmp_path: Path) -> None:
@@ -110,7 +114,7 @@ def test_no_outside_address_anywhere_even_with_urls_in_names(tmp_path: Path) -> 
     # Outside the inert JSON: no attribute that loads anything; the only links are in-page anchors.
     markup = html.replace(script_bodies(html)[0], "")
     assert re.findall(r"\b(?:src|srcset|action|xlink:href)\s*=", markup, flags=re.I) == []
-    anchors = {"#payouts", "#exposure", "#reserves", "#projection"}
+    anchors = {"#alerts", "#payouts", "#exposure", "#reserves", "#releases", "#projection", "#exceptions"}
     assert set(re.findall(r'\bhref="([^"]*)"', markup)) <= anchors
 
 
@@ -219,3 +223,30 @@ def test_an_infinite_figure_is_refused_not_wrapped_into_a_number() -> None:
     assert dash._ints(pd.Series([1.0, 2.0])).tolist() == [1, 2]
     with pytest.raises(ValueError):
         dash._ints(pd.Series([1.0, np.inf]))
+
+
+def test_example_page_lists_alerts_exceptions_not_due_and_releases_per_day(example_data_dir: Path) -> None:
+    from atlas_xl.inputs.portfolio import load_portfolio
+
+    result = run_engines(load_portfolio(example_data_dir))
+    data = dash.payload(result, str(example_data_dir.resolve()))
+    assert data["meta"]["source"] == "example_data"  # the file name, never the server's path
+    alerts = data["tables"]["alerts"]["data"]
+    assert alerts["client_id"] == ["C00006", "C00025", "C00007", "C00040"]  # breaches first, larger first
+    assert alerts["reason"][0] == "exposure EUR 244,547.86 is 244.5 % of limit EUR 100,000.00 (threshold 100 %)"
+    exceptions = data["tables"]["exceptions"]["data"]
+    assert exceptions["client_id"] == ["C00010"] and exceptions["source_row"] == [13402]
+    assert exceptions["reason"][0].endswith("value date 2026-10-24, sales 1,250.00 USD")
+    payouts = data["tables"]["payouts"]["data"]
+    readiness = dict(zip(payouts["client_id"], payouts["readiness"], strict=True))
+    assert sum(v == "NOT DUE" for v in readiness.values()) == 11 and readiness["C00009"] == "NOT DUE"
+    assert {f["label"] for f in data["tables"]["payouts"]["filters"]} >= {"Ready", "Not due", "Blocked",
+                                                                        "Reason: KYC pending"}
+    utilisation = [u for u in data["tables"]["exposure"]["data"]["utilization_ppm"] if u is not None]
+    assert utilisation[:4] == [2_445_479, 1_680_927, 931_568, 896_645]
+    assert utilisation == sorted(utilisation, reverse=True)
+    releases = data["tables"]["releases"]["data"]
+    assert int(np.sum(releases["amount_cents"])) == result.kpis.upcoming_releases_cents == 95_718_01
+    assert releases["release_date"][0] == "2026-11-24" and releases["amount_cents"][0] == 2_498_54
+    kpis = {k["key"]: k["value"] for k in data["kpis"]}
+    assert (kpis["payouts_not_due"], kpis["not_due_cents"]) == (11, 269_229_01)

@@ -121,7 +121,7 @@ def test_kpi_tiles_show_the_report_figures(session: Session, report: openpyxl.Wo
     tiles = session.page.eval_on_selector_all(
         "#kpis .tile",
         "ts => ts.map(t => [t.querySelector('.label').textContent, t.querySelector('.value').textContent])")
-    assert len(expected) == 15
+    assert len(expected) == 17
     assert dict(tiles) == expected
     shot = tmp_path / "dashboard.png"
     session.page.screenshot(path=str(shot), full_page=True)
@@ -138,9 +138,10 @@ def test_sorting_by_any_column(session: Session, report: openpyxl.Workbook) -> N
     descending = [cents(t) for t in table_column(page, "payouts", 3)]
     assert descending == sorted(ascending, reverse=True)
     assert payable.get_attribute("aria-sort") == "descending"
-    # The largest payable equals the report's largest (Payouts sheet: header on row 2, Payable column N).
+    # The largest payable equals the report's largest (Payouts sheet: header on row 2, a Total row last).
     sheet = report["Payouts"]
-    payable_cents = [int(Decimal(repr(sheet.cell(r, 14).value)) * 100) for r in range(3, sheet.max_row + 1)]
+    column = [c.value for c in sheet[2]].index("Payable") + 1
+    payable_cents = [int(Decimal(repr(sheet.cell(r, column).value)) * 100) for r in range(3, sheet.max_row)]
     assert descending[0] == max(payable_cents)
     page.locator("[data-table=exposure] th", has_text=re.compile("^Name$")).click()
     names = table_column(page, "exposure", 1)
@@ -149,13 +150,14 @@ def test_sorting_by_any_column(session: Session, report: openpyxl.Workbook) -> N
 
 def test_status_filter_and_highlight(session: Session, report: openpyxl.Workbook) -> None:
     page = session.page
-    kpi = {report["Dashboard"].cell(r, 1).value: report["Dashboard"].cell(r, 2).value for r in range(4, 19)}
+    dashboard = report["Dashboard"]
+    kpi = {dashboard.cell(r, 1).value: dashboard.cell(r, 2).value for r in range(4, dashboard.max_row + 1)}
     page.select_option("[data-table=payouts] select.filter", label="Blocked")
     assert set(table_column(page, "payouts", 2)) == {"BLOCKED"}
     assert len(table_column(page, "payouts", 2)) == kpi["Payouts blocked"]
-    page.select_option("[data-table=payouts] select.filter", label="Blocked: KYC_PENDING")
-    reasons = table_column(page, "payouts", 4)
-    assert reasons and all("KYC_PENDING" in r for r in reasons)
+    page.select_option("[data-table=payouts] select.filter", label="Reason: KYC pending")
+    reasons = table_column(page, "payouts", 4)  # the reasons in words
+    assert reasons and all("KYC pending" in r for r in reasons)
     assert "C00003" in table_column(page, "payouts", 0)  # the documented KYC-pending client
     page.select_option("[data-table=exposure] select.filter", label="BREACH")
     rows = page.locator("[data-table=exposure] tbody tr")
@@ -170,6 +172,43 @@ def test_status_filter_and_highlight(session: Session, report: openpyxl.Workbook
     assert rows.count() == kpi["Limit warnings"]
     assert page.locator("[data-table=exposure] tbody span.st").first.evaluate(
         "b => getComputedStyle(b).backgroundColor") == "rgb(255, 230, 153)"
+
+
+def test_not_due_has_its_own_status_and_colour(session: Session, report: openpyxl.Workbook) -> None:
+    page = session.page
+    dashboard = report["Dashboard"]
+    kpi = {dashboard.cell(r, 1).value: dashboard.cell(r, 2).value for r in range(4, dashboard.max_row + 1)}
+    page.select_option("[data-table=payouts] select.filter", label="Not due")
+    assert set(table_column(page, "payouts", 2)) == {"NOT DUE"}
+    clients = table_column(page, "payouts", 0)
+    assert len(clients) == kpi["Payouts not due (off-cycle)"] == 11 and "C00009" in clients
+    assert set(table_column(page, "payouts", 4)) == {"not a payout day"}
+    # 11 off-cycle clients, EUR 269,229.01 between them; not counted as blocked (6)
+    assert sum(cents(t) for t in table_column(page, "payouts", 3)) == 269_229_01
+    badge = page.locator("[data-table=payouts] tbody span.st").first
+    assert badge.is_visible()
+    assert badge.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(229, 231, 235)"  # grey, not red
+    tile = page.locator("#kpis .tile[data-key=payouts_blocked] .value")
+    assert tile.text_content() == "6"
+
+
+def test_alerts_and_exceptions_are_listed(session: Session, report: openpyxl.Workbook) -> None:
+    page = session.page
+    assert page.is_visible("#alerts [data-table=alerts] table")
+    alerts = rows_of(page, "[data-table=alerts]")
+    # the report's Alerts sheet, row for row: breaches first (C00006, C00025), then warnings
+    sheet = report["Alerts"]
+    expected = [sheet.cell(r, 1).value for r in range(2, sheet.max_row + 1)]
+    assert [r[0] for r in alerts] == expected == ["C00006", "C00025", "C00007", "C00040"]
+    assert alerts[0][2] == "BREACH" and "244.5 %" in alerts[0][3]
+    assert page.is_visible("#exceptions [data-table=exceptions] table")
+    exceptions = rows_of(page, "[data-table=exceptions]")
+    assert exceptions == [["C00010", "settlements", "13,402",
+                           "currency USD is not EUR: only EUR settlements are processed (no FX conversion); "
+                           "value date 2026-10-24, sales 1,250.00 USD"]]
+    days = rows_of(page, "[data-table=releases]")
+    assert days[0] == ["2026-11-24", "29", "EUR 2,498.54"]
+    assert "/" not in page.text_content("#meta").split("data: ")[1].split(" \u00b7")[0]
 
 
 def test_search_by_client(session: Session) -> None:

@@ -124,7 +124,8 @@ def test_non_eur_row_is_refused_with_reason(tmp_path):
     p = load_portfolio(write_folder(tmp_path))
     assert p.refused.to_dict("records") == [{
         "table": "settlements", "source_row": 5, "client_id": "B2",
-        "reason": "currency USD is not EUR: only EUR settlements are processed (no FX conversion)"}]
+        "reason": "currency USD is not EUR: only EUR settlements are processed (no FX conversion); "
+                  "value date 2026-03-02, sales 500.00 USD"}]
     assert "USD" not in set(p.settlements["currency"])
 
 

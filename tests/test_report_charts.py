@@ -105,9 +105,9 @@ def test_chart_values_are_the_engine_figures(tmp_path: Path) -> None:
     book = write(tmp_path)
     charts = {title_of(c): c for c in book["Dashboard"]._charts}
     # C1: sale 1,000.00 - rolling reserve hold 10 % (100.00) = 900.00 ready.
-    # Blocked: C2 500.00 + C3 700.00 = 1,200.00 held back (nothing held for them: no reserve terms).
-    assert series_values(book, charts[TITLES[0]]) == {"Clients": [1, 2]}
-    assert series_values(book, charts[TITLES[1]]) == {"Amount (EUR)": [900, 1200]}
+    # Not due: none. Blocked: C2 500.00 + C3 700.00 = 1,200.00 held back (no reserve terms: nothing held).
+    assert series_values(book, charts[TITLES[0]]) == {"Clients": [1, 0, 2]}
+    assert series_values(book, charts[TITLES[1]]) == {"Amount (EUR)": [900, 0, 1200]}
     # Exposure = loans + accrued interest + 2 % chargeback risk on recent sales - reserve collateral:
     # C1 1,200.00 + 0 + 20.00 - 100.00 = 1,120.00 of 5,000.00 -> 22.4 % OK
     # C2 0 + 10.00 = 10.00 of 10.00 -> 100 % BREACH;  C3 14.00 of 15.00 -> 93.3 % WARNING (>= 80 %)

@@ -19,6 +19,7 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -154,10 +155,11 @@ def write_edge_tables(path: Path) -> Path:
 
 
 def reference_table(self: ReportWriter, title: str, frame: pd.DataFrame, columns: Sequence[Col], *,
-                    note: str | None = None, status_column: str | None = None) -> list[WriteOnlyWorksheet]:
+                    note: str | None = None, status_column: str | None = None,
+                    totals: bool = False) -> list[WriteOnlyWorksheet]:
     """The per-cell writer that the fast path replaced (openpyxl's public API: one WriteOnlyCell per cell)."""
     converted = [report.CONVERT[c.kind](frame[c.source]) for c in columns]
-    rows_per_sheet = report.EXCEL_MAX_ROWS - 3
+    rows_per_sheet = report.EXCEL_MAX_ROWS - (4 if totals else 3)
     parts = max(1, -(-len(frame) // rows_per_sheet))
     sheets = []
     for part in range(parts):
@@ -189,6 +191,16 @@ def reference_table(self: ReportWriter, title: str, frame: pd.DataFrame, columns
                 row.append(cell)
             ws.append(row)
         last_row = top + (stop - start)
+        if totals and part == parts - 1:  # 'Total' under the data: each money column's sum, the rest blank
+            total_row = []
+            for j, col in enumerate(columns):
+                if col.kind == "money" and col.total and j > 0:
+                    cell = safe_cell(ws, Decimal(int(frame[col.source].sum())).scaleb(-2))
+                    cell.number_format = report.MONEY
+                else:
+                    cell = safe_cell(ws, "Total" if j == 0 else "")
+                total_row.append(cell)
+            ws.append(total_row)
         ws.auto_filter.ref = f"A{top}:{get_column_letter(len(columns))}{max(last_row, top)}"
         if status_column is not None and stop > start:
             letter = get_column_letter([c.source for c in columns].index(status_column) + 1)
@@ -259,7 +271,8 @@ def test_whole_report_matches_the_per_cell_writer(tmp_path: Path, hostile_result
         slow = report.write_report(hostile_result, tmp_path / "slow.xlsx", "test data")
     dump = dump_workbook(fast)
     assert [s["title"] for s in dump] == ["Dashboard", "Payouts", "Exposure", "Alerts", "Reserves",
-                                          "Reserve releases", "Balances", "Client drill-down", "Schedules",
+                                          "Reserve releases", "Releases per day", "Balances",
+                                          "Client drill-down", "Schedules",
                                           "Projection", "Exceptions", "Chart data"]
     assert_same_dump(dump, dump_workbook(slow))
     with zipfile.ZipFile(fast) as fast_zip, zipfile.ZipFile(slow) as slow_zip:
@@ -380,8 +393,8 @@ def test_table_sheets_are_deflated_by_isal_and_read_back_by_zlib(tmp_path: Path,
         assert isal_zip.testzip() is None
         sheets = [n for n in isal_zip.namelist() if n.startswith("xl/worksheets/sheet")]
         assert sheets == [n for n in zlib_zip.namelist() if n.startswith("xl/worksheets/sheet")]
-        # the 10 table sheets (Payouts .. Exceptions); Dashboard and Chart data are written by openpyxl itself
-        assert len(made) == 10 and set(made) == {openpyxl_fast.SHEET_DEFLATE_LEVEL}
+        # the 11 table sheets (Payouts .. Exceptions); Dashboard and Chart data are written by openpyxl itself
+        assert len(made) == 11 and set(made) == {openpyxl_fast.SHEET_DEFLATE_LEVEL}
         for name in sheets:
             assert isal_zip.read(name) == zlib_zip.read(name), name
             assert isal_zip.getinfo(name).compress_type == zipfile.ZIP_DEFLATED

@@ -102,10 +102,10 @@ def test_exposure_utilization_status_hand_computed() -> None:
     assert udfs.ATLAS_LIMIT_STATUS("C2", JAN3, *four(t)) == "OK"  # 0.04 < 0.8
     assert udfs.ATLAS_LIMIT_STATUS("C2", JAN3, *four(t), 0.03) == "WARNING"  # 0.04 >= 0.03
     assert udfs.ATLAS_LIMIT_STATUS("C2", JAN3, *four(t), "3%", "4%") == "BREACH"  # at the threshold
-    t["clients"][2][7] = 0.0  # no credit limit with exposure: BREACH, utilisation blank
-    assert udfs.ATLAS_UTILIZATION("C2", JAN3, *four(t)) == ""
-    assert udfs.ATLAS_LIMIT_STATUS("C2", JAN3, *four(t)) == "BREACH"
-    assert udfs.ATLAS_READINESS("C2", JAN3, *four(t)) == "LIMIT_BREACHED"
+    t["clients"][2][7] = 0.0  # no credit limit, utilisation blank; C2 has no loan: its 40.00 of acquiring
+    assert udfs.ATLAS_UTILIZATION("C2", JAN3, *four(t)) == ""  # risk alone is no breach (issue 20)
+    assert udfs.ATLAS_LIMIT_STATUS("C2", JAN3, *four(t)) == "OK"
+    assert "LIMIT_BREACHED" not in udfs.ATLAS_READINESS("C2", JAN3, *four(t))
 
 
 # ---------------------------------------------------------------------------------------------- Excel shapes

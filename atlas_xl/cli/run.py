@@ -47,7 +47,8 @@ def summary_table(result: EngineResult, outputs: dict[str, str]) -> Table:
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("Clients", f"{k.clients:,}")
-    table.add_row("Payouts ready / blocked", f"{k.payouts_ready:,} / {k.payouts_blocked:,}")
+    table.add_row("Payouts ready / not due / blocked",
+                  f"{k.payouts_ready:,} / {k.payouts_not_due:,} / {k.payouts_blocked:,}")
     table.add_row("Total to pay", format_eur(k.total_to_pay_cents))
     table.add_row("Reserve balance", format_eur(k.reserve_balance_cents))
     table.add_row("Total exposure", format_eur(k.total_exposure_cents))

@@ -4,7 +4,11 @@ exposure = factoring outstanding + term-loan outstanding + accrued interest + ne
            + chargeback risk (chargeback_risk_rate x gross sales of the last `recent_days` days)
            - reserve collateral (rolling + partner reserve balances), floored at 0.
 Every component is measured on the as-of date before that day's payout. Utilisation = exposure / limit
-in ppm, rounded half up; a zero limit with any exposure is a BREACH (utilisation shown as blank).
+in ppm, rounded half up. Without a limit (zero) the utilisation is blank: a client with credit products
+(any factoring advance or term loan) and any exposure is then a BREACH; a client without credit products
+is not (its only exposure is the acquiring side, which no credit limit was set for).
+Shown apart: credit risk (factoring + term loans + accrued interest) and acquiring risk (negative
+settlement balance + chargeback risk), before collateral.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ COMPONENTS = (
     "negative_balance_cents",
     "chargeback_risk_cents",
 )
+CREDIT_COMPONENTS = COMPONENTS[:3]  # factoring, term loans, accrued interest
+ACQUIRING_COMPONENTS = COMPONENTS[3:]  # negative settlement balance, chargeback risk
 ALERT_COLUMNS = ["client_id", "name", "status", "reason", "exposure_cents", "credit_limit_cents",
                  "utilization_ppm", *COMPONENTS, "collateral_cents"]
 
@@ -51,7 +57,10 @@ def exposure_table(
     recent_sales: np.ndarray,
     loan_positions: pd.DataFrame,
     settings: Settings,
+    has_credit: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """One row per client (see the module's rules); `has_credit`: per client, whether it has any credit
+    product (None: every client is taken to have one)."""
     client_ids = clients["client_id"].to_numpy(dtype=object)
     loan_outstanding, accrued = per_client_loans(client_ids, loan_positions)
     frame = pd.DataFrame(
@@ -68,6 +77,8 @@ def exposure_table(
         }
     )
     gross = frame[list(COMPONENTS)].sum(axis=1).to_numpy(dtype=np.int64)
+    frame["credit_risk_cents"] = frame[list(CREDIT_COMPONENTS)].sum(axis=1).to_numpy(dtype=np.int64)
+    frame["acquiring_risk_cents"] = frame[list(ACQUIRING_COMPONENTS)].sum(axis=1).to_numpy(dtype=np.int64)
     frame["gross_exposure_cents"] = gross
     frame["exposure_cents"] = np.maximum(gross - reserve_collateral, 0)
     limit = frame["credit_limit_cents"].to_numpy(dtype=np.int64)
@@ -76,7 +87,8 @@ def exposure_table(
     utilization = _ratio_ppm(exposure, safe_limit)
     frame["utilization_ppm"] = pd.array(np.where(limit > 0, utilization, 0), dtype="Int64")
     frame.loc[limit <= 0, "utilization_ppm"] = pd.NA
-    breach = np.where(limit > 0, utilization >= settings.breach_ppm, exposure > 0)
+    credit = np.ones(len(frame), dtype=bool) if has_credit is None else np.asarray(has_credit, dtype=bool)
+    breach = np.where(limit > 0, utilization >= settings.breach_ppm, credit & (exposure > 0))
     warning = np.where(limit > 0, utilization >= settings.warning_ppm, False) & ~breach
     frame["status"] = np.where(
         breach, LimitStatus.BREACH.value, np.where(warning, LimitStatus.WARNING.value, LimitStatus.OK.value)

@@ -16,12 +16,20 @@ Rules:
   BLOCKED, KYC_PENDING, INVALID_IBAN, INVALID_BIC, NAME_NOT_SEPA, LIMIT_BREACHED (exposure at or over the
   breach threshold, measured before the payout), NOT_PAYOUT_DAY, NEGATIVE_BALANCE, NOTHING_TO_PAY,
   BELOW_MINIMUM, ABOVE_SEPA_MAXIMUM (999,999,999.99 EUR); a client is READY when none applies.
+- A client whose only reason is NOT_PAYOUT_DAY is NOT DUE (off-cycle, nothing is wrong), not BLOCKED:
+  `Readiness`. Each reason code has its words for people (`REASON_WORDS`); the codes stay for filters.
+- Withholding and the sweep, one rule (`withholding`): on a payout the factoring share
+  `factoring_withhold_rate` x balance is withheld. A client over its credit limit (LIMIT_BREACHED on the
+  payout date) is swept instead: `SWEEP_PPM` (100 %) x the positive balance, at most the outstanding
+  advances, is withheld whatever else holds the payout, and the rest of the payout is held. A breach
+  never freezes the repayment of the advance that caused it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -30,6 +38,61 @@ from atlas_xl.domain.accounts import bic_problem, iban_problems, name_problem, p
 from atlas_xl.domain.model import MAX_TRANSFER_CENTS, BlockReason, ClientStatus, KycStatus
 from atlas_xl.domain.money import apply_rate
 from atlas_xl.engines.grid import DayGrid, dense
+
+# Over the credit limit the withholding steps up to this share of the positive settlement balance (ppm).
+SWEEP_PPM = 1_000_000
+
+
+class Readiness(StrEnum):
+    """A client's payout on the as-of date: paid, merely off-cycle, or held back by a reason."""
+
+    READY = "READY"
+    NOT_DUE = "NOT DUE"  # the only reason is NOT_PAYOUT_DAY: paid on its next payout day
+    BLOCKED = "BLOCKED"
+
+
+# Each reason code in the words a person reads (the codes stay in `reasons` for filters and files).
+REASON_WORDS: dict[BlockReason, str] = {
+    BlockReason.BLOCKED: "client blocked",
+    BlockReason.KYC_PENDING: "KYC pending",
+    BlockReason.INVALID_IBAN: "IBAN invalid",
+    BlockReason.INVALID_BIC: "BIC invalid",
+    BlockReason.NAME_NOT_SEPA: "name not writable in SEPA characters",
+    BlockReason.LIMIT_BREACHED: "credit limit breached (swept)",
+    BlockReason.NOT_PAYOUT_DAY: "not a payout day",
+    BlockReason.NEGATIVE_BALANCE: "negative balance",
+    BlockReason.NOTHING_TO_PAY: "nothing to pay",
+    BlockReason.BELOW_MINIMUM: "below the minimum payout",
+    BlockReason.ABOVE_SEPA_MAXIMUM: "above the SEPA transfer maximum",
+}
+
+
+def withholding(balance: np.ndarray, rate_ppm: np.ndarray, outstanding: np.ndarray,
+                swept: np.ndarray | None = None, sweep_ppm: int = SWEEP_PPM) -> np.ndarray:
+    """What a payout withholds against the factoring subaccount: the client's rate x the positive balance, or
+    `sweep_ppm` x it where `swept` (over the limit), ROUND_HALF_UP, at most the outstanding advances."""
+    rate = rate_ppm if swept is None else np.where(swept, sweep_ppm, rate_ppm)
+    kept: np.ndarray = np.minimum(apply_rate(np.maximum(balance, 0), rate), np.maximum(outstanding, 0))
+    return kept
+
+
+def _iban_words(problem: str) -> str:
+    """'IBAN invalid: invalid checksum digits' from the account check's sentence (its part in brackets)."""
+    if "missing" in problem and "(" not in problem:
+        return "IBAN missing"
+    start, end = problem.find("("), problem.find(")")
+    detail = problem[start + 1:end].strip() if 0 <= start < end else ""
+    return f"IBAN invalid: {detail[:1].lower()}{detail[1:]}" if detail else "IBAN invalid"
+
+
+def reason_words(reasons: str, iban_problem: str = "") -> str:
+    """'; '-joined reason codes in words ('KYC pending; IBAN invalid: invalid checksum digits')."""
+    words = []
+    for code in filter(None, reasons.split("; ")):
+        reason = BlockReason(code)
+        words.append(_iban_words(iban_problem) if reason == BlockReason.INVALID_IBAN and iban_problem
+                     else REASON_WORDS[reason])
+    return "; ".join(words)
 
 
 @dataclass(frozen=True)
@@ -123,7 +186,7 @@ def step_settlement(
         outstanding = outstanding + advances_by_day[day]
         if day == days - 1:
             break
-        keep_back = np.minimum(apply_rate(np.maximum(balance, 0), withhold_ppm), outstanding)
+        keep_back = withholding(balance, withhold_ppm, outstanding)
         if day >= runs_from and paid_in_runs_by_day is not None:  # what left in executed runs, nothing else
             paid[day] = paid_in_runs_by_day[day]
             withheld[day] = np.where(paid[day] > 0, keep_back, 0)  # withheld as the run's payout was made
@@ -147,19 +210,18 @@ def decide(
     limit_breached: np.ndarray,
     day_flows: DayFlows,
     payout_date: dt.date,
+    sweep_ppm: int = SWEEP_PPM,
 ) -> pd.DataFrame:
     """Readiness and payable amount of every client on the payout date (the grid's last day).
 
     Fills the last day of `state.paid` / `state.withheld` for the ready clients (the ledger shows the
-    payout of the day as made once it is ready).
+    payout of the day as made once it is ready) and the sweep of the clients over their limit.
     """
     blockers = state.blockers
     balance = state.balance_before
     withhold_ppm = clients["factoring_withhold_rate_ppm"].to_numpy(dtype=np.int64)
     minimum = clients["min_payout_cents"].to_numpy(dtype=np.int64)
-    keep_back = np.where(
-        balance > 0, np.minimum(apply_rate(balance, withhold_ppm), state.factoring_before), 0
-    )
+    keep_back = withholding(balance, withhold_ppm, state.factoring_before, limit_breached, sweep_ppm)
     payable = np.where(balance > 0, balance - keep_back, 0)
     reasons = {
         **blockers,
@@ -183,7 +245,21 @@ def decide(
     # the day's movement as on earlier payout days: a ready client is paid; when the factoring share
     # takes the whole balance, the share is still withheld although there is nothing to transfer
     state.paid[:, last] = np.where(ready, payable, 0)
-    state.withheld[:, last] = np.where(others_clear & (balance > 0) & (payable >= minimum), keep_back, 0)
+    # ... and a client over its limit is swept whatever holds its payout (the breach never freezes repayment)
+    state.withheld[:, last] = np.where(
+        (others_clear & (balance > 0) & (payable >= minimum)) | limit_breached, keep_back, 0
+    )
+    only_off_cycle = text == BlockReason.NOT_PAYOUT_DAY.value
+    readiness = np.where(ready, Readiness.READY.value,
+                         np.where(only_off_cycle, Readiness.NOT_DUE.value, Readiness.BLOCKED.value))
+    last_day, last_amount = last_payouts(state.paid)
+    has_paid = last_day >= 0
+    last_date = np.where(has_paid, grid.start + np.maximum(last_day, 0), np.datetime64("NaT"))
+    # days held: for a client not paid today, the days since its last payout (or since the first data day)
+    held_days = np.where(has_paid, last - last_day, last)
+    days_held = pd.array(held_days, dtype="Int64")
+    days_held[ready] = pd.NA  # paid today: not held
+    words = [reason_words(r, p) for r, p in zip(text.tolist(), state.iban_problem.tolist(), strict=True)]
     date_text = payout_date.isoformat()
     client_ids = clients["client_id"].to_numpy(dtype=object)
     return pd.DataFrame(
@@ -204,9 +280,24 @@ def decide(
             "amount_cents": payable,
             "min_payout_cents": minimum,
             "ready": ready,
+            "readiness": readiness,
             "reasons": text,
+            "reason_text": np.asarray(words, dtype=object),
+            "last_payout_date": pd.to_datetime(last_date),
+            "last_payout_cents": last_amount,
+            "days_held": days_held,
             "iban_problem": state.iban_problem,
             "remittance": "Atlas settlement payout " + date_text + " " + pd.Series(client_ids, dtype=object),
         }
     )
 
+
+
+def last_payouts(paid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per client: the day index of its last payout in `paid` [client, day] (-1: never paid) and its amount."""
+    made = paid > 0
+    days = paid.shape[1]
+    from_end = np.argmax(made[:, ::-1], axis=1)
+    day = np.where(made.any(axis=1), days - 1 - from_end, -1)
+    amount = np.where(day >= 0, paid[np.arange(paid.shape[0]), np.maximum(day, 0)], 0)
+    return day.astype(np.int64), amount.astype(np.int64)

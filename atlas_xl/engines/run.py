@@ -23,7 +23,7 @@ from atlas_xl.engines import schedules
 from atlas_xl.engines.exposure import Concentration
 from atlas_xl.engines.grid import PRESENT, DayGrid, build_grid, dense, dense_columns, first_days, payout_days
 from atlas_xl.engines.ledger import Ledger
-from atlas_xl.engines.payouts import DayFlows, decide, executed_payouts, step_settlement
+from atlas_xl.engines.payouts import SWEEP_PPM, DayFlows, Readiness, decide, executed_payouts, step_settlement
 from atlas_xl.engines.reserves import (
     ReserveFlows,
     monthly_movements,
@@ -46,9 +46,11 @@ class Kpis:
     as_of: dt.date
     clients: int  # clients in the portfolio (one payout row each)
     payouts_ready: int  # clients paid on the as-of date
-    payouts_blocked: int  # clients not paid on the as-of date (any reason, NOTHING_TO_PAY included)
+    payouts_blocked: int  # clients held back on the as-of date (any reason but an off-cycle day alone)
+    payouts_not_due: int  # clients whose only reason is NOT_PAYOUT_DAY (paid on their next payout day)
     total_to_pay_cents: int  # sum of the ready clients' payable amounts
     held_back_cents: int  # sum of the blocked clients' positive payable amounts (carried forward)
+    not_due_cents: int  # sum of the not-due clients' payable amounts (paid on their next payout day)
     reserve_balance_cents: int  # rolling + partner reserve balances after the as-of date
     upcoming_releases_cents: int  # reserve releases scheduled after the as-of date
     total_exposure_cents: int  # Concentration.total_exposure_cents
@@ -56,7 +58,9 @@ class Kpis:
     alerts: int  # clients at WARNING or BREACH
     limit_breaches: int  # clients at BREACH
     limit_warnings: int  # clients at WARNING
-    loans_outstanding_cents: int  # outstanding principal of every loan (factoring and term loans)
+    # outstanding principal of every loan before the as-of date's payouts, as the exposure table and the
+    # ledger's factoring subaccount have it: factoring advances not yet withheld + term loans (schedules)
+    loans_outstanding_cents: int
     refused_rows: int  # input rows the loader refused
 
     def as_dict(self) -> dict[str, str | int]:
@@ -77,8 +81,10 @@ class EngineResult:
     # one row per client: its readiness and payable amount on the as-of date. Columns: client_id, name,
     # country, iban, bic, payout_frequency, carried_forward_cents, net_settlement_cents, fees_cents,
     # new_holds_cents, releases_cents, available_cents (the settlement balance before paying), withheld_cents
-    # (factoring share), amount_cents (payable), min_payout_cents, ready (bool), reasons ('; '-joined
-    # BlockReason values, '' when ready), iban_problem ('' or the reason), remittance
+    # (factoring share, or the sweep over the limit), amount_cents (payable), min_payout_cents, ready (bool),
+    # readiness (payouts.Readiness: READY / NOT DUE / BLOCKED), reasons ('; '-joined BlockReason values, ''
+    # when ready), reason_text (the same in words), last_payout_date (NaT: never), last_payout_cents,
+    # days_held (Int64, NA when paid today), iban_problem ('' or the reason), remittance
     payouts: pd.DataFrame
     # one row per client: subaccount balances after the as-of date's payouts, client's view. Columns:
     # client_id, settlement_cents, rolling_reserve_cents, partner_reserve_cents, factoring_cents, external_cents
@@ -94,7 +100,8 @@ class EngineResult:
     reserve_monthly: pd.DataFrame
     # one row per client: credit exposure before the as-of date's payout. Columns: client_id, name,
     # credit_limit_cents, factoring_outstanding_cents, loan_outstanding_cents, accrued_interest_cents,
-    # negative_balance_cents, chargeback_risk_cents, collateral_cents, gross_exposure_cents, exposure_cents,
+    # negative_balance_cents, chargeback_risk_cents, collateral_cents, credit_risk_cents (the first three
+    # components), acquiring_risk_cents (the last two), gross_exposure_cents, exposure_cents,
     # utilization_ppm (Int64, NA without a limit), status (LimitStatus)
     exposure: pd.DataFrame
     # one row per client at WARNING or BREACH, breaches first, larger exposure first. Columns:
@@ -220,6 +227,7 @@ def run_engines(
         recent_sales=recent,
         loan_positions=positions,
         settings=settings,
+        has_credit=clients["client_id"].isin(portfolio.loans["client_id"]).to_numpy(dtype=bool),
     )
     breached = exposure["status"].to_numpy(dtype=object) == LimitStatus.BREACH.value
     last = grid.n_days - 1
@@ -229,7 +237,7 @@ def run_engines(
         holds=rolling.held[:, last] + partner.held[:, last],
         releases=rolling.released[:, last] + partner.released[:, last],
     )
-    payouts = decide(grid, clients, state, pay_days, breached, day_flows, as_of)
+    payouts = decide(grid, clients, state, pay_days, breached, day_flows, as_of, SWEEP_PPM)
 
     ledger = Ledger(
         grid,
@@ -275,23 +283,27 @@ def run_engines(
         loan_positions=positions,
         projection=projection,
         refused=portfolio.refused,
-        kpis=kpis(as_of, payouts, reserves, releases, alerts, concentration, positions, portfolio.refused),
+        kpis=kpis(as_of, payouts, reserves, releases, alerts, concentration, exposure, portfolio.refused),
     )
 
 
 def kpis(as_of: dt.date, payouts: pd.DataFrame, reserves: pd.DataFrame, releases: pd.DataFrame,
-         alerts: pd.DataFrame, concentration: Concentration, loan_positions: pd.DataFrame,
+         alerts: pd.DataFrame, concentration: Concentration, exposure: pd.DataFrame,
          refused: pd.DataFrame) -> Kpis:
     """The headline figures from the run's tables (see `Kpis` for each)."""
-    ready = payouts[payouts["ready"]]
-    blocked = payouts[~payouts["ready"]]
+    readiness = payouts["readiness"]
+    ready = payouts[readiness == Readiness.READY.value]
+    blocked = payouts[readiness == Readiness.BLOCKED.value]
+    not_due = payouts[readiness == Readiness.NOT_DUE.value]
     return Kpis(
         as_of=as_of,
         clients=len(payouts),
         payouts_ready=len(ready),
         payouts_blocked=len(blocked),
+        payouts_not_due=len(not_due),
         total_to_pay_cents=int(ready["amount_cents"].sum()),
         held_back_cents=int(blocked["amount_cents"].clip(lower=0).sum()),
+        not_due_cents=int(not_due["amount_cents"].clip(lower=0).sum()),
         reserve_balance_cents=int(reserves["balance_cents"].sum()),
         upcoming_releases_cents=int(releases["amount_cents"].sum()),
         total_exposure_cents=concentration.total_exposure_cents,
@@ -299,7 +311,8 @@ def kpis(as_of: dt.date, payouts: pd.DataFrame, reserves: pd.DataFrame, releases
         alerts=len(alerts),
         limit_breaches=concentration.counts[LimitStatus.BREACH],
         limit_warnings=concentration.counts[LimitStatus.WARNING],
-        loans_outstanding_cents=int(loan_positions["outstanding_cents"].sum()) if not loan_positions.empty else 0,
+        loans_outstanding_cents=int(exposure["factoring_outstanding_cents"].sum()
+                                    + exposure["loan_outstanding_cents"].sum()),
         refused_rows=len(refused),
     )
 

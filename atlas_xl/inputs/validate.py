@@ -386,9 +386,15 @@ def _to_frame(raw: _Raw, spec: TableSchema, values: dict) -> tuple[pd.DataFrame,
         foreign = _np(pc.not_equal(columns["currency"], "EUR"))
         if foreign.any():  # Arrow's string kernels: a handful of rows or a million cost the same few calls
             gone = pa.array(np.flatnonzero(foreign))
+            # the row's date and sales, so the list of refused rows says which money was left out (issue 20)
+            day = pa.array(np.asarray(columns["value_date"])[foreign].astype("datetime64[D]").astype(str))
+            sales = np.asarray(columns["sales_cents"])[foreign]
+            amount = pa.array((pd.Series(sales // 100).map("{:,}".format)
+                               + "." + pd.Series(sales % 100).astype(str).str.zfill(2)).tolist(), pa.string())
+            currency = pc.take(columns["currency"], gone).cast(pa.string())
             reason = pc.binary_join_element_wise(
-                "currency ", pc.take(columns["currency"], gone),
-                " is not EUR: only EUR settlements are processed (no FX conversion)", "")
+                "currency ", currency, " is not EUR: only EUR settlements are processed (no FX conversion); "
+                "value date ", day, ", sales ", amount, " ", currency, "")
             refused = pd.DataFrame({
                 "table": pd.array(pa.repeat("settlements", len(gone)), dtype="str"),
                 "source_row": columns["source_row"][foreign],

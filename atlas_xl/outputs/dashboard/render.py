@@ -25,10 +25,11 @@ import pyarrow.compute as pc
 from atlas_xl import __version__
 from atlas_xl.domain.model import BlockReason, LimitStatus, ReserveKind, Subaccount
 from atlas_xl.engines.ledger import CLIENT_SUBACCOUNTS, LEGS, Movement
+from atlas_xl.engines.payouts import REASON_WORDS, Readiness
 from atlas_xl.engines.run import EngineResult
 from atlas_xl.errors import ArgumentError
 from atlas_xl.outputs.files import write_atomic
-from atlas_xl.outputs.report.layout import KPI_ROWS
+from atlas_xl.outputs.report.layout import KPI_ROWS, by_utilisation, releases_per_day, source_name
 
 # At most this many posting legs go into the page (about 25 bytes each as JSON): the window of days
 # shrinks (all -> 90 -> 60 -> 30 -> 14 -> 7 days) until it fits. The per-movement totals always cover
@@ -72,30 +73,33 @@ def table(frame: pd.DataFrame, columns: list[tuple[str, str, str]]) -> dict[str,
 
 
 def payouts_table(result: EngineResult) -> dict[str, object]:
-    frame = result.payouts.copy()
-    frame["readiness"] = np.where(frame["ready"].to_numpy(dtype=bool), "READY", "BLOCKED")
-    out = table(frame, [
-        ("client_id", "Client", "client"), ("name", "Name", "text"), ("readiness", "Readiness", "status"),
-        ("amount_cents", "Payable", "money"), ("reasons", "Blocking reasons", "text"),
+    out = table(result.payouts, [
+        ("client_id", "Client", "client"), ("name", "Name", "text"), ("readiness", "Status", "status"),
+        ("amount_cents", "Payable", "money"), ("reason_text", "Reasons", "text"),
+        ("days_held", "Days held", "int"), ("last_payout_date", "Last payout", "date"),
+        ("last_payout_cents", "Last payout amount", "money"),
         ("available_cents", "Available", "money"), ("carried_forward_cents", "Carried forward", "money"),
         ("net_settlement_cents", "Net settlement", "money"), ("fees_cents", "Fees", "money"),
         ("new_holds_cents", "New reserve holds", "money"), ("releases_cents", "Releases", "money"),
         ("withheld_cents", "Factoring withheld", "money"), ("min_payout_cents", "Minimum payout", "money"),
-        ("payout_frequency", "Frequency", "text"), ("iban_problem", "IBAN problem", "text"),
+        ("payout_frequency", "Frequency", "text"), ("reasons", "Reason codes", "text"),
+        ("iban_problem", "IBAN problem", "text"),
     ])
-    out["filters"] = [{"label": "Ready", "key": "readiness", "value": "READY", "mode": "equals"},
-                      {"label": "Blocked", "key": "readiness", "value": "BLOCKED", "mode": "equals"}] + [
-        {"label": f"Blocked: {r.value}", "key": "reasons", "value": r.value, "mode": "reason"}
+    out["filters"] = [{"label": label, "key": "readiness", "value": value.value, "mode": "equals"}
+                      for label, value in (("Ready", Readiness.READY), ("Not due", Readiness.NOT_DUE),
+                                           ("Blocked", Readiness.BLOCKED))] + [
+        {"label": f"Reason: {REASON_WORDS[r]}", "key": "reasons", "value": r.value, "mode": "reason"}
         for r in BlockReason
     ]
     return out
 
 
 def exposure_table(result: EngineResult) -> dict[str, object]:
-    out = table(result.exposure, [
+    out = table(by_utilisation(result.exposure), [
         ("client_id", "Client", "client"), ("name", "Name", "text"), ("status", "Status", "status"),
         ("exposure_cents", "Exposure", "money"), ("credit_limit_cents", "Credit limit", "money"),
         ("utilization_ppm", "Utilisation", "ppm"),
+        ("credit_risk_cents", "Credit risk", "money"), ("acquiring_risk_cents", "Acquiring risk", "money"),
         ("factoring_outstanding_cents", "Factoring outstanding", "money"),
         ("loan_outstanding_cents", "Loan outstanding", "money"),
         ("accrued_interest_cents", "Accrued interest", "money"),
@@ -105,6 +109,29 @@ def exposure_table(result: EngineResult) -> dict[str, object]:
     ])
     out["filters"] = _value_filters("status", LimitStatus)
     return out
+
+
+def alerts_table(result: EngineResult) -> dict[str, object]:
+    out = table(result.alerts, [
+        ("client_id", "Client", "client"), ("name", "Name", "text"), ("status", "Status", "status"),
+        ("reason", "Why", "text"), ("exposure_cents", "Exposure", "money"),
+        ("credit_limit_cents", "Credit limit", "money"), ("utilization_ppm", "Utilisation", "ppm"),
+    ])
+    out["filters"] = _value_filters("status", LimitStatus)
+    return out
+
+
+def exceptions_table(result: EngineResult) -> dict[str, object]:
+    return table(result.refused, [
+        ("client_id", "Client", "text"), ("table", "Input table", "text"), ("source_row", "Row in file", "int"),
+        ("reason", "Why it was refused", "text"),
+    ])
+
+
+def releases_table(result: EngineResult) -> dict[str, object]:
+    return table(releases_per_day(result.reserve_releases), [
+        ("release_date", "Release date", "date"), ("clients", "Clients", "int"), ("amount_cents", "Amount", "money"),
+    ])
 
 
 def _value_filters(key: str, values: type[StrEnum]) -> list[dict[str, str]]:
@@ -220,7 +247,7 @@ def payload(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET,
                 f"{start.date().isoformat()}.")
     kpis = result.kpis.as_dict()
     return {
-        "meta": {"as_of": result.as_of.isoformat(), "source": source, "version": __version__,
+        "meta": {"as_of": result.as_of.isoformat(), "source": source_name(source), "version": __version__,
                  "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                  "day0": start.date().isoformat(), "postings_from": window_from, "postings_note": note},
         "kpis": [{"key": key, "label": label, "kind": kind, "value": kpis[key]}
@@ -228,7 +255,8 @@ def payload(result: EngineResult, source: str, budget: int = POSTINGS_BUDGET,
         "clients": {"ids": _text(pd.Series(grid.client_ids)),
                     "names": _text(result.payouts.set_index("client_id")["name"].reindex(grid.client_ids))},
         "tables": {"payouts": payouts_table(result), "exposure": exposure_table(result),
-                   "reserves": reserves_table(result)},
+                   "reserves": reserves_table(result), "alerts": alerts_table(result),
+                   "exceptions": exceptions_table(result), "releases": releases_table(result)},
         "subaccounts": SUBACCOUNTS,
         "movements": MOVEMENTS,
         "drill": drilldown(result),

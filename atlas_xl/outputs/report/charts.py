@@ -19,6 +19,7 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Font
 
 from atlas_xl.domain.model import LimitStatus
+from atlas_xl.engines.payouts import Readiness
 from atlas_xl.engines.run import EngineResult
 from atlas_xl.outputs.report.openpyxl_fast import ChartBase, WriteOnlyWorksheet
 from atlas_xl.outputs.xlsafe import safe_cell
@@ -50,18 +51,14 @@ class Block:
 
 def payout_block(result: EngineResult) -> Block:
     payouts = result.payouts
-    ready = payouts["ready"].to_numpy(dtype=bool)
-    amount = payouts["amount_cents"].to_numpy(dtype=np.int64)
-    # Same figures as the KPI tiles: paid when ready; blocked clients' positive balances are held back.
-    return Block(
-        "Payouts on the as-of date",
-        ("Readiness", "Clients", "Amount (EUR)"),
-        [
-            ["Ready", int(ready.sum()), euros(amount[ready].sum())],
-            ["Blocked", int((~ready).sum()), euros(np.clip(amount[~ready], 0, None).sum())],
-        ],
-        frozenset({2}),
-    )
+    readiness = payouts["readiness"].to_numpy(dtype=object)
+    amount = np.clip(payouts["amount_cents"].to_numpy(dtype=np.int64), 0, None)
+    # Same figures as the KPI tiles: paid when ready; not due waits for its payout day; blocked is held back.
+    rows: list[list[object]] = []
+    for label, value in (("Ready", Readiness.READY), ("Not due", Readiness.NOT_DUE), ("Blocked", Readiness.BLOCKED)):
+        mine = readiness == value.value
+        rows.append([label, int(mine.sum()), euros(amount[mine].sum())])
+    return Block("Payouts on the as-of date", ("Readiness", "Clients", "Amount (EUR)"), rows, frozenset({2}))
 
 
 def exposure_block(result: EngineResult) -> Block:
@@ -228,6 +225,8 @@ def add_dashboard_charts(book: Workbook, dashboard: WriteOnlyWorksheet,
                          result: EngineResult) -> list[ChartBase]:
     """Write the 'Chart data' sheet into `book` and anchor the charts on `dashboard`; returns the charts."""
     data_ws = book.create_sheet(CHART_DATA_SHEET)
+    # hidden: the figures behind the Dashboard's charts, not a sheet to read (Format > Sheet > Unhide shows it)
+    data_ws.sheet_state = "hidden"
     blocks = [payout_block(result), exposure_block(result), top_exposure_block(result), reserve_block(result),
               projection_block(result)]
     placed = write_chart_data(data_ws, blocks)

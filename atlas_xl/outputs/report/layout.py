@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ class Col:
     source: str
     kind: str = "text"  # text | money | date | int | percent | bool
     width: int = 14
+    total: bool = True  # a money column summed in a table's 'Total' row (False: a per-client setting)
 
 
 def _money(values: pd.Series) -> list[object]:
@@ -180,9 +181,10 @@ class ReportWriter:
                          for j in range(len(texts))])
 
     def table(self, title: str, frame: pd.DataFrame, columns: Sequence[Col], *, note: str | None = None,
-              status_column: str | None = None) -> list[WriteOnlyWorksheet]:
-        """Write `frame` as one sheet (or several, past Excel's row limit) with header, filter and formats."""
-        rows_per_sheet = EXCEL_MAX_ROWS - 3
+              status_column: str | None = None, totals: bool = False) -> list[WriteOnlyWorksheet]:
+        """Write `frame` as one sheet (or several, past Excel's row limit) with header, filter and formats;
+        with `totals`, a 'Total' row under the last part's data sums every money column (outside the filter)."""
+        rows_per_sheet = EXCEL_MAX_ROWS - (4 if totals else 3)  # header, note, (total) row
         parts = max(1, -(-len(frame) // rows_per_sheet))
         sheets = []
         for part in range(parts):
@@ -208,6 +210,8 @@ class ReportWriter:
             else:
                 self._data(ws, rows, columns, values, quoted, top + 1)
             last_row = top + (stop - start)
+            if totals and part == parts - 1:
+                self._totals(ws, rows, frame, columns, last_row + 1)
             last_col = get_column_letter(len(columns))
             ws.auto_filter.ref = f"A{top}:{last_col}{max(last_row, top)}"
             if status_column is not None and stop > start:
@@ -218,6 +222,26 @@ class ReportWriter:
                 ws.conditional_formatting.add(rng, CellIsRule(operator="equal", formula=['"OK"'], fill=GREEN))
             sheets.append(ws)
         return sheets
+
+    def _totals(self, ws: WriteOnlyWorksheet, rows: SheetRows | None, frame: pd.DataFrame, columns: Sequence[Col],
+                row: int) -> None:
+        """The 'Total' row: the sum of each money column over every row of `frame`; other cells blank."""
+        line: dict[str, pd.Series] = {}
+        shown: list[Col] = []
+        for j, col in enumerate(columns):
+            if col.kind == "money" and col.total and j > 0:
+                line[col.source] = pd.Series([int(frame[col.source].sum())], dtype="int64")
+                shown.append(col)
+            else:  # the label in the first column, every other cell blank text
+                line[col.source] = pd.Series(["Total" if j == 0 else ""], dtype=object)
+                shown.append(replace(col, kind="text"))
+        total = pd.DataFrame(line)
+        columns = shown
+        values, quoted = _columns(total, columns, ws.title, row)
+        if rows is None:
+            _append_data(ws, total, columns, values)
+        else:
+            self._data(ws, rows, columns, values, quoted, row)
 
     def _data(self, ws: WriteOnlyWorksheet, rows: SheetRows, columns: Sequence[Col],
               values: Sequence[pa.Array], quoted: Sequence[pa.Array | None], first_row: int) -> None:
@@ -260,8 +284,10 @@ KPI_ROWS: tuple[tuple[str, str, str], ...] = (
     ("Clients", "clients", "int"),
     ("Payouts ready", "payouts_ready", "int"),
     ("Payouts blocked", "payouts_blocked", "int"),
+    ("Payouts not due (off-cycle)", "payouts_not_due", "int"),
     ("Total to pay (EUR)", "total_to_pay_cents", "money"),
     ("Held back from blocked clients (EUR)", "held_back_cents", "money"),
+    ("Not due: paid on the next payout day (EUR)", "not_due_cents", "money"),
     ("Reserve balance (EUR)", "reserve_balance_cents", "money"),
     ("Upcoming reserve releases (EUR)", "upcoming_releases_cents", "money"),
     ("Total exposure (EUR)", "total_exposure_cents", "money"),
@@ -269,28 +295,33 @@ KPI_ROWS: tuple[tuple[str, str, str], ...] = (
     ("Limit breaches", "limit_breaches", "int"),
     ("Limit warnings", "limit_warnings", "int"),
     ("Alerts", "alerts", "int"),
-    ("Loans outstanding (EUR)", "loans_outstanding_cents", "money"),
+    ("Loans outstanding, as the ledger (EUR)", "loans_outstanding_cents", "money"),
     ("Refused input rows", "refused_rows", "int"),
 )
 
 PAYOUT_COLUMNS = [
-    Col("Client", "client_id", width=12), Col("Name", "name", width=32), Col("Country", "country", width=8),
-    Col("IBAN", "iban", width=30), Col("BIC", "bic", width=13), Col("Frequency", "payout_frequency", width=10),
+    Col("Client", "client_id", width=12), Col("Name", "name", width=32), Col("Status", "readiness", width=10),
+    Col("Reasons", "reason_text", width=40), Col("Days held", "days_held", "int", 9),
+    Col("Last payout", "last_payout_date", "date", 12), Col("Last payout amount", "last_payout_cents", "money"),
+    Col("Country", "country", width=8), Col("IBAN", "iban", width=30), Col("BIC", "bic", width=13),
+    Col("Frequency", "payout_frequency", width=10),
     Col("Carried forward", "carried_forward_cents", "money"), Col("Net settlement", "net_settlement_cents", "money"),
     Col("Fees", "fees_cents", "money"), Col("New reserve holds", "new_holds_cents", "money"),
     Col("Releases", "releases_cents", "money"), Col("Available", "available_cents", "money"),
     Col("Factoring withheld", "withheld_cents", "money"), Col("Payable", "amount_cents", "money"),
-    Col("Minimum payout", "min_payout_cents", "money"), Col("Ready", "ready", "bool", 8),
-    Col("Blocking reasons", "reasons", width=40), Col("IBAN problem", "iban_problem", width=40),
+    Col("Minimum payout", "min_payout_cents", "money", total=False), Col("Ready", "ready", "bool", 8),
+    Col("Reason codes", "reasons", width=40), Col("IBAN problem", "iban_problem", width=40),
 ]
 EXPOSURE_COLUMNS = [
     Col("Client", "client_id", width=12), Col("Name", "name", width=32),
-    Col("Credit limit", "credit_limit_cents", "money"),
+    Col("Credit limit", "credit_limit_cents", "money", total=False),
     Col("Factoring outstanding", "factoring_outstanding_cents", "money"),
     Col("Loan outstanding", "loan_outstanding_cents", "money"),
     Col("Accrued interest", "accrued_interest_cents", "money"),
     Col("Negative balance", "negative_balance_cents", "money"),
-    Col("Chargeback risk", "chargeback_risk_cents", "money"), Col("Reserve collateral", "collateral_cents", "money"),
+    Col("Chargeback risk", "chargeback_risk_cents", "money"),
+    Col("Credit risk", "credit_risk_cents", "money"), Col("Acquiring risk", "acquiring_risk_cents", "money"),
+    Col("Reserve collateral", "collateral_cents", "money"),
     Col("Exposure", "exposure_cents", "money"), Col("Utilisation", "utilization_ppm", "percent", 11),
     Col("Status", "status", width=10),
 ]
@@ -309,6 +340,10 @@ RESERVE_COLUMNS = [
 RELEASE_COLUMNS = [
     Col("Release date", "release_date", "date", 12), Col("Client", "client_id", width=12),
     Col("Reserve", "reserve", width=10), Col("Amount", "amount_cents", "money"),
+]
+DAILY_RELEASE_COLUMNS = [
+    Col("Release date", "release_date", "date", 12), Col("Clients", "clients", "int", 9),
+    Col("Amount", "amount_cents", "money"),
 ]
 DRILLDOWN_COLUMNS = [
     Col("Client", "client_id", width=12), Col("Subaccount", "subaccount", width=16),
@@ -354,6 +389,24 @@ def releases_for_sheet(releases: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                      f"HTML dashboard and =ATLAS_RESERVE_RELEASES().")
 
 
+def releases_per_day(releases: pd.DataFrame) -> pd.DataFrame:
+    """Upcoming reserve releases totalled per day, for cash forecasting: release_date, clients, amount_cents."""
+    return (releases.groupby("release_date", as_index=False, sort=True)
+            .agg(clients=("client_id", "nunique"), amount_cents=("amount_cents", "sum")))
+
+
+def by_utilisation(exposure: pd.DataFrame) -> pd.DataFrame:
+    """The exposure table, highest utilisation first (no limit: by exposure, after those with one)."""
+    order = exposure.assign(_u=exposure["utilization_ppm"].astype("Float64"))
+    return order.sort_values(["_u", "exposure_cents", "client_id"], ascending=[False, False, True],
+                             na_position="last", kind="stable").drop(columns="_u").reset_index(drop=True)
+
+
+def source_name(source: str) -> str:
+    """The data's file name without the folder it was read from (no server path in a shared report)."""
+    return Path(source).name or source
+
+
 def write_dashboard(writer: ReportWriter, result: EngineResult, source: str) -> WriteOnlyWorksheet:
     ws = writer.book.create_sheet("Dashboard")
     ws.column_dimensions["A"].width = 40
@@ -361,7 +414,7 @@ def write_dashboard(writer: ReportWriter, result: EngineResult, source: str) -> 
     title = safe_cell(ws, f"Atlas Settlement - operations report as of {result.as_of.isoformat()}")
     title.font = Font(bold=True, size=14)
     ws.append([title])
-    ws.append([safe_cell(ws, f"Data: {source} | atlas-xl {__version__}")])
+    ws.append([safe_cell(ws, f"Data: {source_name(source)} | atlas-xl {__version__}")])
     ws.append([])
     kpis = result.kpis.as_dict()
     for label, key, kind in KPI_ROWS:
@@ -379,18 +432,23 @@ def write_report(result: EngineResult, path: Path, source: str, bank: Mapping[st
     dashboard = write_dashboard(writer, result, source)
     writer.table("Payouts", result.payouts, PAYOUT_COLUMNS,
                  note=f"Payouts on {result.as_of.isoformat()}: Payable is paid when Ready; otherwise every "
-                      f"blocking reason is listed and the balance is carried forward.")
-    writer.table("Exposure", result.exposure, EXPOSURE_COLUMNS, status_column="status")
+                      f"blocking reason is listed and the balance is carried forward. NOT DUE: the only reason "
+                      f"is that today is not the client's payout day (paid on its next one).", totals=True)
+    writer.table("Exposure", by_utilisation(result.exposure), EXPOSURE_COLUMNS, status_column="status",
+                 note="Highest utilisation first. Credit risk = factoring + term loans + accrued interest; "
+                      "acquiring risk = negative balance + chargeback risk.", totals=True)
     writer.table("Alerts", result.alerts, ALERT_COLUMNS, status_column="status")
-    writer.table("Reserves", result.reserves, RESERVE_COLUMNS)
+    writer.table("Reserves", result.reserves, RESERVE_COLUMNS, totals=True)
     releases, release_note = releases_for_sheet(result.reserve_releases)
-    writer.table("Reserve releases", releases, RELEASE_COLUMNS, note=release_note)
+    writer.table("Reserve releases", releases, RELEASE_COLUMNS, note=release_note, totals=True)
+    writer.table("Releases per day", releases_per_day(result.reserve_releases), DAILY_RELEASE_COLUMNS,
+                 note="Upcoming reserve releases totalled per day, for the cash forecast.", totals=True)
     writer.table("Balances", result.balances, BALANCE_COLUMNS,
-                 note="Subaccount balances after the as-of date's payouts (client's view).")
+                 note="Subaccount balances after the as-of date's payouts (client's view).", totals=True)
     writer.table("Client drill-down", result.ledger.drilldown(), DRILLDOWN_COLUMNS,
                  note="Each subaccount balance explained by its postings, totalled per movement type.")
     writer.table("Schedules", result.schedules, SCHEDULE_COLUMNS)
-    writer.table("Projection", result.projection, PROJECTION_COLUMNS)
+    writer.table("Projection", result.projection, PROJECTION_COLUMNS)  # per month: a total would mix balances
     writer.table("Exceptions", result.refused, REFUSED_COLUMNS,
                  note="Input rows refused by a stated rule (e.g. non-EUR settlements are not converted).")
     if has_feedback(bank):  # the store's bank feedback (atlas_xl.outputs.report.reconciliation)

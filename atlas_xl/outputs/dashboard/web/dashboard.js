@@ -8,7 +8,8 @@
   const PAGE_SIZE = 200;
   const POSTINGS_SHOWN = 500;
   const STATUS_CLASS = { OK: 'st-OK', WARNING: 'st-WARNING', BREACH: 'st-BREACH', READY: 'st-READY',
-    BLOCKED: 'st-BLOCKED' };
+    BLOCKED: 'st-BLOCKED', 'NOT DUE': 'st-NOTDUE' };
+  const WRAPPED = { reasons: 1, reason_text: 1, iban_problem: 1, reason: 1 };
   const ROW_CLASS = { WARNING: 'row-WARNING', BREACH: 'row-BREACH' };
   const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 
@@ -109,7 +110,7 @@
       const p = DATA.tables.payouts.data;
       status.appendChild(statusBadge(p.readiness[pr]));
       status.appendChild(document.createTextNode(' payable ' + money(p.amount_cents[pr]) +
-        (p.reasons[pr] ? ' \u00b7 blocked by: ' + p.reasons[pr] : '')));
+        (p.reason_text[pr] ? ' \u00b7 ' + p.reason_text[pr] : '')));
     }
     const er = exposureRow.get(id);
     if (er !== undefined) {
@@ -158,7 +159,7 @@
     this.page = 0;
     this.sortKey = null;
     this.sortDir = 1;
-    const ids = this.data.client_id;
+    const ids = this.data.client_id || new Array(this.n).fill(''); // a table without clients: by day
     const names = this.data.name || [];
     // Search matches the client id or name, case-insensitively; the keys are built once.
     this.searchKey = ids.map((id, i) => (id + '\u0000' + (names[i] || '')).toLowerCase());
@@ -273,7 +274,7 @@
           td.appendChild(button);
         } else {
           fill(td, col.type, value);
-          if (col.key === 'reasons' || col.key === 'iban_problem') td.classList.add('wrap');
+          if (WRAPPED[col.key]) td.classList.add('wrap');
         }
         tr.appendChild(td);
       }
