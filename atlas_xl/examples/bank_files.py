@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from lxml import etree
-from lxml.builder import ElementMaker
+from lxml.builder import ElementMaker  # type: ignore[import-untyped]  # lxml ships no type information
 
 from atlas_xl.errors import AtlasError
 from atlas_xl.inputs.bank_files import schema
