@@ -1,13 +1,14 @@
-"""Static checks that guard the layers: the domain and the engines type-check under mypy's strict flags.
+"""Static checks that guard the layers: the domain and the engines type-check under mypy's strict flags, and
+the whole package under the project's mypy settings with no more errors than are left to fix.
 
 The flags come from pyproject.toml's [tool.mypy] (the strict flags are set per module for atlas_xl.domain.*
-and atlas_xl.engines.*); the rest of the package is checked without them for now, and this test will widen
-to the whole package once it is clean.
+and atlas_xl.engines.*); the rest of the package is checked without them.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "atlas_xl"
 
 
 @pytest.mark.slow
@@ -25,6 +27,31 @@ def test_domain_and_engines_pass_mypy_strict() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success: no issues found" in done.stdout
+
+
+# mypy's errors over the whole package still to fix (issue 15): lower it as they go, never raise it; at 0 the
+# test below asserts a clean run
+MYPY_ERRORS_LEFT = 45
+_MYPY_SUMMARY = re.compile(r"Found (\d+) errors? in \d+ files? \(checked (\d+) source files?\)|"
+                           r"Success: no issues found in (\d+) source files?")
+
+
+@pytest.mark.slow
+def test_the_whole_package_type_checks_with_no_more_errors_than_left() -> None:
+    done = subprocess.run(  # no arguments: pyproject.toml's files = ["atlas_xl"], its flags and overrides
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+    )
+    report = done.stdout + done.stderr
+    # 0 clean, 1 errors found; anything else (2: a crash, a bad config) is a failure, not "no errors"
+    assert done.returncode in (0, 1), report
+    summary = _MYPY_SUMMARY.search(done.stdout)
+    assert summary is not None, report
+    checked = int(summary.group(2) or summary.group(3))
+    assert checked == len(list(PACKAGE.rglob("*.py"))), f"mypy checked {checked} files, not the whole package"
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == int(summary.group(1) or 0), report
+    assert len(errors) <= MYPY_ERRORS_LEFT, f"{len(errors)} mypy errors, at most {MYPY_ERRORS_LEFT} expected:\n" \
+        + "\n".join(errors)
 
 
 def test_the_strict_flags_are_set_per_module_not_globally() -> None:
@@ -53,7 +80,6 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
     return found
 
 
-PACKAGE = ROOT / "atlas_xl"
 FORBIDDEN_IN_ENGINES = ("os", "pathlib", "openpyxl", "xlwings", "sqlalchemy")
 
 

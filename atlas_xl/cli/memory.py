@@ -57,10 +57,11 @@ def skip_hugepage_advice() -> bool:
     10,000-client run 5.1-5.9 s instead of 4.5 s. Plain pages cost at most a few TLB misses elsewhere.
     """
     try:
-        from numpy._core.multiarray import _set_madvise_hugepage
+        from numpy._core import multiarray
     except ImportError:  # a numpy without the switch (it is in 1.20-2.x): nothing to turn off
         return False
-    return bool(_set_madvise_hugepage(False))
+    switch = getattr(multiarray, "_set_madvise_hugepage", None)  # private: numpy's type stubs leave it out
+    return switch is not None and bool(switch(False))
 
 
 # Python's default is 700: with ~400,000 objects from pandas, pyarrow, SQLAlchemy and openpyxl alive, a

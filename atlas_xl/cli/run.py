@@ -139,11 +139,12 @@ def write_outputs(result: EngineResult, report_path: Path, page_path: Path | Non
         return render(result, source, bank=bank), time.perf_counter() - start
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-dashboard") as pool:
-        page = pool.submit(timed_render) if page_path is not None else None
+        page = (page_path, pool.submit(timed_render)) if page_path is not None else None
         start = time.perf_counter()
         write_report(result, report_path, source, bank)
         timings["report_seconds"] = time.perf_counter() - start
         if page is None:
             return None
-        html, timings["dashboard_seconds"] = page.result()
-    return save_page(html, page_path)
+        path, rendering = page
+        html, timings["dashboard_seconds"] = rendering.result()
+    return save_page(html, path)

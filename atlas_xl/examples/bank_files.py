@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lxml import etree
-from lxml.builder import ElementMaker
+from lxml.builder import ElementMaker  # type: ignore[import-untyped]  # lxml ships no type information
 
 from atlas_xl.domain.model import Portfolio
 from atlas_xl.engines.bank_matching import acquirer_credits, due_repayments

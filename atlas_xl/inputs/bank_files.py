@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 from lxml import etree
 
@@ -209,24 +210,28 @@ def read_bank_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX
     return result
 
 
-def _expect(result: object, kind: MessageKind, path: str | os.PathLike[str]):
+_Record = TypeVar("_Record", StatusReport, BankReportFile)
+
+
+def _expect(result: StatusReport | BankReportFile, kind: MessageKind, record: type[_Record],
+            path: str | os.PathLike[str]) -> _Record:
     got = result.kind if isinstance(result, BankReportFile) else MessageKind.STATUS_REPORT
-    if got is not kind:
+    if got is not kind or not isinstance(result, record):
         raise BankFileError([XmlProblem(str(path), None, None, None,
                                         f"is a {got.value} message; expected a {kind.value} message")])
     return result
 
 
 def read_status_report(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> StatusReport:
-    return _expect(read_bank_file(path, max_bytes=max_bytes), MessageKind.STATUS_REPORT, path)
+    return _expect(read_bank_file(path, max_bytes=max_bytes), MessageKind.STATUS_REPORT, StatusReport, path)
 
 
 def read_notification(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> BankReportFile:
-    return _expect(read_bank_file(path, max_bytes=max_bytes), MessageKind.NOTIFICATION, path)
+    return _expect(read_bank_file(path, max_bytes=max_bytes), MessageKind.NOTIFICATION, BankReportFile, path)
 
 
 def read_statement(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> BankReportFile:
-    return _expect(read_bank_file(path, max_bytes=max_bytes), MessageKind.STATEMENT, path)
+    return _expect(read_bank_file(path, max_bytes=max_bytes), MessageKind.STATEMENT, BankReportFile, path)
 
 
 # --- extraction (after schema validation: required elements are there) -------------------------------------
@@ -241,6 +246,11 @@ class _Reader:
 
     def _problem(self, el: etree._Element, value: object, message: str) -> None:
         self.problems.append(XmlProblem(self.name, el.sourceline, _readable_path(el), value, message))
+
+    def _refuse(self, el: etree._Element, value: object, message: str) -> NoReturn:
+        """A required value the schema guarantees is missing or unreadable: refuse with what was found so far."""
+        self._problem(el, value, message)
+        raise BankFileError(self.problems)
 
     def find(self, el: etree._Element, path: str) -> etree._Element | None:
         return el.find(path, self.ns)
@@ -267,7 +277,11 @@ class _Reader:
         except InvalidOperation:
             self._problem(el, text, "is not an amount")
             return 0
-        if amount.as_tuple().exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+        exponent = amount.as_tuple().exponent
+        if not isinstance(exponent, int):  # "NaN", "Infinity": Decimal takes them, xs:decimal does not
+            self._problem(el, text, "is not an amount")
+            return 0
+        if exponent < -2 and amount != amount.quantize(Decimal("0.01")):
             self._problem(el, text, "has more than 2 decimals; expected an amount in cents such as 12.34")
             return 0
         return int(amount * 100)
@@ -287,6 +301,28 @@ class _Reader:
         if not text:
             return None
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    def required_date(self, el: etree._Element, path: str) -> date:
+        """The date of a required DateAndDateTimeChoice under ``el`` (Bal/Dt)."""
+        day = self.date_of(self.find(el, path))
+        if day is None:
+            self._refuse(el, None, f"has no date in {path.replace('d:', '')}")
+        return day
+
+    def required_datetime(self, el: etree._Element, path: str) -> datetime:
+        """A required ISODateTime under ``el`` (GrpHdr/CreDtTm)."""
+        stamp = self.datetime_of(self.text(el, path))
+        if stamp is None:
+            self._refuse(el, None, f"has no date and time in {path.replace('d:', '')}")
+        return stamp
+
+    def credit_debit(self, el: etree._Element) -> CreditDebit:
+        """The required CdtDbtInd under ``el``: CRDT or DBIT."""
+        text = self.text(el, "d:CdtDbtInd") or ""
+        try:
+            return CreditDebit(text)
+        except ValueError:
+            self._refuse(el, text, "CdtDbtInd must be CRDT or DBIT")
 
     def status(self, el: etree._Element, path: str) -> TransactionStatus | None:
         node = self.find(el, path)
@@ -336,7 +372,7 @@ class _Reader:
             file=self.name,
             version=self.version,
             message_id=self.text(msg, "d:GrpHdr/d:MsgId") or "",
-            created_at=self.datetime_of(self.text(msg, "d:GrpHdr/d:CreDtTm")),
+            created_at=self.required_datetime(msg, "d:GrpHdr/d:CreDtTm"),
             original_msg_id=original_msg_id,
             original_msg_name=self.text(grp, "d:OrgnlMsgNmId") or "",
             group_status=self.status(grp, "d:GrpSts"),
@@ -358,7 +394,7 @@ class _Reader:
                 cents = self.amount(self.find(bal, "d:Amt"))
                 if self.text(bal, "d:CdtDbtInd") == CreditDebit.DEBIT.value:
                     cents = -cents
-                balances.append(Balance(code, cents, self.date_of(self.find(bal, "d:Dt"))))
+                balances.append(Balance(code, cents, self.required_date(bal, "d:Dt")))
             reports.append(AccountReport(
                 report_id=self.text(rpt, "d:Id") or "",
                 account_iban=self.text(rpt, "d:Acct/d:Id/d:IBAN"),
@@ -372,7 +408,7 @@ class _Reader:
             kind=kind,
             version=self.version,
             message_id=self.text(msg, "d:GrpHdr/d:MsgId") or "",
-            created_at=self.datetime_of(self.text(msg, "d:GrpHdr/d:CreDtTm")),
+            created_at=self.required_datetime(msg, "d:GrpHdr/d:CreDtTm"),
             reports=tuple(reports),
         )
 
@@ -398,7 +434,7 @@ class _Reader:
             ))
         return Entry(
             amount_cents=self.amount(self.find(ntry, "d:Amt")),
-            credit_debit=CreditDebit(self.text(ntry, "d:CdtDbtInd")),
+            credit_debit=self.credit_debit(ntry),
             reversal=(self.text(ntry, "d:RvslInd") or "false").lower() in ("true", "1"),
             status=status,
             booking_date=self.date_of(self.find(ntry, "d:BookgDt")),

@@ -9,8 +9,10 @@ CSV text (an amount double is accepted when it is the double nearest to a whole 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +31,11 @@ _INT_RE = r"^[+-]?[0-9]{1,9}$"  # a sign is read, so that -1 gets the range mess
 _DICT_KINDS = ("id", "country", "currency", "enum", "date")  # few distinct values: convert each once
 
 Issues = list[tuple[np.ndarray, str]]
+Column: TypeAlias = np.ndarray | pa.Array
+"""A converted column: numbers and dates as a numpy array, text as an Arrow array."""
+Conversion: TypeAlias = tuple[Column, np.ndarray, np.ndarray, Issues]
+"""What a converter returns: (converted values, ok mask, blank mask, [(mask, message)])."""
+Converter: TypeAlias = Callable[[ColumnSpec, pa.Array], Conversion]
 
 
 def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -62,7 +69,7 @@ def _expected(col: ColumnSpec) -> str:
 CSV_FORMULA_GUARD = f"^'({FORMULA_TRIGGER_CLASS})"
 
 
-def _convert_text(col: ColumnSpec, text: pa.Array):
+def _convert_text(col: ColumnSpec, text: pa.Array) -> Conversion:
     trimmed, blank = _trim(text)
     if col.kind == "text":  # names keep their exact text (a leading tab is data, shown safely later)
         text = pc.replace_substring_regex(text, CSV_FORMULA_GUARD, r"\1")  # undo xlsafe.csv_safe
@@ -88,7 +95,7 @@ def _iso_countries() -> pa.Array:
     return pa.array(sorted(country.alpha_2 for country in pycountry.countries))
 
 
-def _convert_enum(col: ColumnSpec, text: pa.Array):
+def _convert_enum(col: ColumnSpec, text: pa.Array) -> Conversion:
     trimmed, blank = _trim(text)
     index = pc.index_in(pc.utf8_upper(trimmed), value_set=pa.array([a.upper() for a in col.allowed]))
     ok = _np(pc.is_valid(index))
@@ -99,7 +106,7 @@ def _convert_enum(col: ColumnSpec, text: pa.Array):
 _AMOUNT_DIGITS = len(str(MAX_AMOUNT_CENTS // 100))  # 10: the shape that bounds an amount to MAX_AMOUNT_CENTS
 
 
-def _convert_decimal(col: ColumnSpec, text: pa.Array):
+def _convert_decimal(col: ColumnSpec, text: pa.Array) -> Conversion:
     """'-12.5' -> -1250 cents (amounts) or '0.0125' -> 12500 ppm (rates), exact once the shape is checked."""
     places = 2 if col.kind == "amount" else 6
     # amounts up to model.MAX_AMOUNT_CENTS (10 digits of euros) keep cents x ppm products inside int64
@@ -125,9 +132,9 @@ def _convert_decimal(col: ColumnSpec, text: pa.Array):
         # the shape above leaves |cents| < 1e12 < 2**53: the double nearest the text, times 100, lies within a
         # hair of a whole number of cents, and rint lands exactly on it (half the time of a decimal cast)
         numbers = np.asarray(pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-        scaled = numbers * 100
-        np.rint(scaled, out=scaled)  # in place: one 3.65 M-row temporary less (fresh memory is not free)
-        return _scaled_result(col, scaled.astype(np.int64), ok, blank, issues)
+        hundredths = numbers * 100
+        np.rint(hundredths, out=hundredths)  # in place: one 3.65 M-row temporary less (fresh memory is not free)
+        return _scaled_result(col, hundredths.astype(np.int64), ok, blank, issues)
     decimals = pc.cast(trimmed, pa.decimal128(18, places))  # rates: 11 + 6 digits do not fit a double
     # a decimal128 is a 16-byte little-endian integer of the scaled value; |value| < 1e17 fits its low word
     words = np.frombuffer(decimals.buffers()[1], dtype=np.int64)
@@ -135,7 +142,8 @@ def _convert_decimal(col: ColumnSpec, text: pa.Array):
     return _scaled_result(col, scaled, ok, blank, issues)
 
 
-def _scaled_result(col: ColumnSpec, scaled: np.ndarray, ok: np.ndarray, blank: np.ndarray, issues: Issues):
+def _scaled_result(col: ColumnSpec, scaled: np.ndarray, ok: np.ndarray, blank: np.ndarray,
+                   issues: Issues) -> Conversion:
     """Cents / ppm with the column's blank value in place and its range checked (text and typed cells alike)."""
     if col.blank_value is not None:
         scaled = np.where(blank, col.blank_value, scaled)
@@ -144,7 +152,7 @@ def _scaled_result(col: ColumnSpec, scaled: np.ndarray, ok: np.ndarray, blank: n
     return scaled, ok, blank, issues
 
 
-def _convert_int(col: ColumnSpec, text: pa.Array):
+def _convert_int(col: ColumnSpec, text: pa.Array) -> Conversion:
     trimmed, blank = _trim(text)
     ok = _match(trimmed, _INT_RE)  # a negative whole number is one: the range check below refuses it
     safe = pc.if_else(pa.array(ok), pc.utf8_ltrim(trimmed, characters="+"), "0")
@@ -170,7 +178,7 @@ def _show(value: int, scale: int) -> str:
     return str(Decimal(value) / scale) if scale > 1 else str(value)
 
 
-def _convert_date(col: ColumnSpec, text: pa.Array):
+def _convert_date(col: ColumnSpec, text: pa.Array) -> Conversion:
     trimmed, blank = _trim(text)
     shaped = _match(trimmed, _DATE_RE)
     safe = pc.if_else(pa.array(shaped), trimmed, "1970-01-01")
@@ -197,7 +205,7 @@ def _supported_days(stamps: np.ndarray, present: np.ndarray) -> tuple[np.ndarray
     safe = np.where(in_range & present, days, np.datetime64(0, "D"))
     return safe.astype("datetime64[ns]"), in_range
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Converter] = {
     "id": _convert_text, "text": _convert_text, "country": _convert_text, "currency": _convert_text,
     "enum": _convert_enum, "amount": _convert_decimal, "rate": _convert_decimal, "int": _convert_int,
     "date": _convert_date,
@@ -212,7 +220,7 @@ def _typed_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return numbers, ~_np(pc.is_valid(values)) | np.isnan(numbers)
 
 
-def _convert_decimal_typed(col: ColumnSpec, values: pa.Array):
+def _convert_decimal_typed(col: ColumnSpec, values: pa.Array) -> Conversion:
     """A number cell -> cents / ppm, as _convert_decimal does with its shortest repr: the double must be the one
     nearest to a whole number of cents (ppm). `k / scale` is correctly rounded, so it equals the cell exactly
     when the cell's shortest repr has at most 2 (6) decimals. |value| < _TYPED_LIMIT keeps k exact."""
@@ -235,7 +243,7 @@ def _convert_decimal_typed(col: ColumnSpec, values: pa.Array):
     return _scaled_result(col, scaled.astype(np.int64), ok, blank, issues)
 
 
-def _convert_int_typed(col: ColumnSpec, values: pa.Array):
+def _convert_int_typed(col: ColumnSpec, values: pa.Array) -> Conversion:
     """A whole number cell, as _convert_int reads its text: at most 9 digits and no fraction (-0.0 is "-0",
     i.e. 0); its range is the column's, as for text."""
     numbers, blank = _typed_numbers(values)
@@ -247,7 +255,7 @@ def _convert_int_typed(col: ColumnSpec, values: pa.Array):
                                *_range_issues(col, number, ok)]
 
 
-def _convert_date_typed(col: ColumnSpec, values: pa.Array):
+def _convert_date_typed(col: ColumnSpec, values: pa.Array) -> Conversion:
     """A date cell; a time of day is dropped, as _cell_text does."""
     blank = ~_np(pc.is_valid(values))
     stamps = np.asarray(values.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
@@ -255,7 +263,7 @@ def _convert_date_typed(col: ColumnSpec, values: pa.Array):
     return days, ~blank & in_range, blank, [(~blank & ~in_range, _OUT_OF_RANGE)]
 
 
-def _typed_converter(col: ColumnSpec, arrow_type: pa.DataType):
+def _typed_converter(col: ColumnSpec, arrow_type: pa.DataType) -> Converter | None:
     """The typed converter for a column that arrived typed; None: convert its text."""
     if pa.types.is_floating(arrow_type) and col.kind in _NUMBER_KINDS:
         return _convert_int_typed if col.kind == "int" else _convert_decimal_typed

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,17 @@ from atlas_xl.domain.model import TABLES, Portfolio
 from atlas_xl.domain.schemas import SCHEMAS, ColumnSpec, TableSchema
 from atlas_xl.errors import LoadError, Problem
 from atlas_xl.inputs.cells import _cell_text, _clipped, shown_text
-from atlas_xl.inputs.convert import _CONVERTERS, _DICT_KINDS, Issues, _expected, _np, _typed_converter
+from atlas_xl.inputs.convert import (
+    _CONVERTERS,
+    _DICT_KINDS,
+    Column,
+    Conversion,
+    Converter,
+    Issues,
+    _expected,
+    _np,
+    _typed_converter,
+)
 
 MAX_LISTED = 10  # problems listed per table, column and kind; the rest are counted in one line
 
@@ -62,13 +73,23 @@ class _Problems:
                                       f"({hits.size} in total): {message}"))
 
 
-def _check_table(raw: _Raw, spec: TableSchema, problems: _Problems) -> tuple | None:
-    """One table on its own: blank rows dropped, header checked, every column converted.
-    (raw, values, valid, codes) as _convert_columns gives them; None when the header is unusable."""
+class _Checked(NamedTuple):
+    """One table checked on its own: the raw table (blank rows dropped) and its columns as _convert_columns
+    gives them."""
+
+    raw: _Raw
+    values: dict[str, Column]  # converted values by column name
+    valid: dict[str, np.ndarray]  # per row: the cell converted without a problem
+    codes: dict[str, _Codes]  # the dictionary kinds' columns (every key column): one integer code per row
+
+
+def _check_table(raw: _Raw, spec: TableSchema, problems: _Problems) -> _Checked | None:
+    """One table on its own: blank rows dropped, header checked, every column converted; None when the header
+    is unusable."""
     raw = _drop_blank_rows(raw)
     if not _check_header(raw, spec, problems):
         return None
-    return (raw, *_convert_columns(raw, spec, problems))
+    return _Checked(raw, *_convert_columns(raw, spec, problems))
 
 
 def _one_array(column: pa.ChunkedArray) -> pa.Array:
@@ -79,7 +100,7 @@ def _one_array(column: pa.ChunkedArray) -> pa.Array:
 def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mapping[str, str]) -> Portfolio:
     frames: dict[str, pd.DataFrame] = {}
     keys: dict[str, pa.Array] = {}
-    checked: dict[str, tuple[_Raw, dict[str, object], dict[str, np.ndarray], dict[str, _Codes]]] = {}
+    checked: dict[str, _Checked] = {}
     for table in TABLES:
         raw = raws.get(table)
         if raw is None:
@@ -95,7 +116,7 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
         if table == "clients" and "client_id" in values:
             keys["clients"] = pc.filter(values["client_id"], pa.array(valid["client_id"]))
     _check_totals(checked, problems)
-    refused = []
+    refused: list[pd.DataFrame] = []
     for table, (raw, values, valid, codes) in checked.items():
         spec = SCHEMAS[table]
         _check_keys(raw, spec, values, valid, codes, problems)
@@ -117,8 +138,12 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
             refused.append(table_refused)
     if problems.items:
         raise LoadError(problems.items)
-    extra = {"refused": pd.concat(refused, ignore_index=True) if len(refused) > 1 else refused[0]} if refused else {}
-    return Portfolio(*(frames[t] for t in TABLES), sources=tuple((t, sources[t]) for t in TABLES), **extra)
+    portfolio = Portfolio(clients=frames["clients"], settlements=frames["settlements"], loans=frames["loans"],
+                          reserve_terms=frames["reserve_terms"], sources=tuple((t, sources[t]) for t in TABLES))
+    if refused:
+        portfolio = replace(portfolio, refused=pd.concat(refused, ignore_index=True) if len(refused) > 1
+                            else refused[0])
+    return portfolio
 
 
 # Every amount of every table together stays below this, so any total or difference the engines form from
@@ -126,7 +151,7 @@ def _build(raws: Mapping[str, _Raw | None], problems: _Problems, sources: Mappin
 TOTAL_LIMIT_CENTS = 2**62
 
 
-def _check_totals(checked: Mapping[str, tuple], problems: _Problems) -> None:
+def _check_totals(checked: Mapping[str, _Checked], problems: _Problems) -> None:
     amounts = {(table, col.name): values[col.name] for table, (_raw, values, _valid, _codes) in checked.items()
                for col in SCHEMAS[table].columns
                if col.kind == "amount" and isinstance(values.get(col.name), np.ndarray) and values[col.name].size}
@@ -140,7 +165,7 @@ def _check_totals(checked: Mapping[str, tuple], problems: _Problems) -> None:
     if everything < TOTAL_LIMIT_CENTS:
         return
     table, column = max(totals, key=totals.__getitem__)
-    raw = checked[table][0]
+    raw = checked[table].raw
     problems.add(Problem(raw.file, raw.sheet, None, column, None,
                          f"the amounts of all tables add up to {everything / 100:,.0f} EUR ({table}.{column}: "
                          f"{totals[(table, column)] / 100:,.0f} EUR); the engines total at most "
@@ -207,7 +232,7 @@ def _check_header(raw: _Raw, spec: TableSchema, problems: _Problems) -> bool:
 
 
 def _convert_columns(raw: _Raw, spec: TableSchema,
-                     problems: _Problems) -> tuple[dict[str, object], dict[str, np.ndarray], dict[str, _Codes]]:
+                     problems: _Problems) -> tuple[dict[str, Column], dict[str, np.ndarray], dict[str, _Codes]]:
     """Check and convert every declared column; returns converted values, a per-row 'valid' mask, and for the
     dictionary kinds (every key column) one integer code per row: equal codes <=> equal converted values.
 
@@ -219,7 +244,7 @@ def _convert_columns(raw: _Raw, spec: TableSchema,
             results = list(pool.map(lambda col: _convert_column(raw, col), present))
     else:
         results = [_convert_column(raw, col) for col in present]
-    values: dict[str, object] = {}
+    values: dict[str, Column] = {}
     valid: dict[str, np.ndarray] = {}
     codes: dict[str, _Codes] = {}
     for col, (text, converted, ok, blank, issues, code) in zip(present, results, strict=True):
@@ -245,8 +270,20 @@ class _Codes:
     values: np.ndarray
 
 
-def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
-    """One column: (cells as read, converted values, ok, blank, [(mask, message)], _Codes or None)."""
+class _Converted(NamedTuple):
+    """One column converted."""
+
+    text: pa.Array  # the cells as read
+    values: Column
+    ok: np.ndarray
+    blank: np.ndarray
+    issues: Issues
+    codes: _Codes | None
+
+
+def _convert_column(raw: _Raw, col: ColumnSpec) -> _Converted:
+    """One column: the cells as read, converted values, ok, blank, [(mask, message)], and for a dictionary
+    kind its codes."""
     text = _one_array(raw.data[col.name])
     coded = pa.types.is_dictionary(text.type)  # read so by the CSV reader or raw_table: a code per row
     if coded and (col.kind not in _DICT_KINDS or text.indices.null_count):
@@ -257,7 +294,7 @@ def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
         convert = _refusing_unwritable(convert)
     if col.kind not in _DICT_KINDS:
         text = text if typed else pc.cast(text, pa.string())
-        return text, *convert(col, text), None
+        return _Converted(text, *convert(col, text), None)
     # 3.65 M settlement rows hold ~365 dates and ~10,000 ids: check the distinct values, then expand
     if not coded:
         text = text if typed else pc.cast(text, pa.string())
@@ -279,21 +316,21 @@ def _convert_column(raw: _Raw, col: ColumnSpec) -> tuple:
     ok = np.ones(len(index), dtype=bool) if ok.all() else ok[index]
     blank = np.zeros(len(index), dtype=bool) if not blank.any() else blank[index]
     issues = [(mask[index], message) for mask, message in issues if mask.any()]
-    return text, converted, ok, blank, issues, code
+    return _Converted(text, converted, ok, blank, issues, code)
 
 
 _TEXT_KINDS = ("id", "text", "country", "currency", "enum")
 _ACCOUNT_COLUMNS = ("iban", "bic")  # text whatever their declared kind: they go into the reports and SEPA files
 
 
-def _refusing_unwritable(convert):
+def _refusing_unwritable(convert: Converter) -> Converter:
     """`convert` plus the rule of every text column: no character that an xlsx cell (XML 1.0) cannot hold
     (xlsafe.UNWRITABLE_RE2: C0 controls other than tab, LF and CR; U+FFFE, U+FFFF). A report or reviewer list
     would fail on it long after the load, perhaps after the payout was made. Such a cell gets this problem
     alone, not also the kind's own (a control character is why an id does not match, or a code is blank).
     One regex run over the column's whole buffer finds that the usual column is clean."""
 
-    def checked(col: ColumnSpec, text: pa.Array):
+    def checked(col: ColumnSpec, text: pa.Array) -> Conversion:
         converted, ok, blank, issues = convert(col, text)
         if not len(text) or not pc.match_substring_regex(joined_text(text), UNWRITABLE_RE2)[0].as_py():
             return converted, ok, blank, issues
@@ -318,8 +355,8 @@ def _all_different(values: np.ndarray | pa.Array) -> bool:
 
 
 
-def _check_keys(raw: _Raw, spec: TableSchema, values: dict, valid: dict, codes: dict,
-                problems: _Problems) -> None:
+def _check_keys(raw: _Raw, spec: TableSchema, values: dict[str, Column], valid: dict[str, np.ndarray],
+                codes: dict[str, _Codes], problems: _Problems) -> None:
     if any(k not in values for k in spec.key):
         return
     usable = np.logical_and.reduce([valid[k] for k in spec.key])
@@ -367,15 +404,15 @@ def _keys_distinct(key_codes: list[np.ndarray], usable: np.ndarray) -> bool:
     return bool(np.bincount(number).max(initial=0) <= 1)
 
 
-def _key_text(value: object, i: int) -> str:
+def _key_text(value: Column, i: int) -> str:
     if isinstance(value, np.ndarray):
         item = value[i]
         return str(item.astype("datetime64[D]")) if value.dtype.kind == "M" else str(item)
     return str(value[int(i)].as_py())
 
 
-def _to_frame(raw: _Raw, spec: TableSchema, values: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    columns: dict[str, object] = {}
+def _to_frame(raw: _Raw, spec: TableSchema, values: dict[str, Column]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    columns: dict[str, Column] = {}
     for col in spec.columns:
         value = values.get(col.name)
         if value is not None:
@@ -405,14 +442,14 @@ def _to_frame(raw: _Raw, spec: TableSchema, values: dict) -> tuple[pd.DataFrame,
     return _frame(columns), refused
 
 
-def _rows_where(columns: dict[str, object], mask: np.ndarray) -> dict[str, object]:
+def _rows_where(columns: dict[str, Column], mask: np.ndarray) -> dict[str, Column]:
     """The rows of every column where `mask` holds (numpy and Arrow columns; the mask made Arrow once)."""
     arrow_mask = pa.array(mask)
     return {name: value[mask] if isinstance(value, np.ndarray) else pc.filter(value, arrow_mask)
             for name, value in columns.items()}
 
 
-def _frame(columns: dict[str, object]) -> pd.DataFrame:
+def _frame(columns: dict[str, Column]) -> pd.DataFrame:
     """The loaded frame: text as pandas' Arrow-backed str, numbers and dates as the numpy arrays themselves
     (copy=False: 3.65 M-row columns are not copied into one block)."""
     return pd.DataFrame({name: value if isinstance(value, np.ndarray) else pd.array(value, dtype="str")

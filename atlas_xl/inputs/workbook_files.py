@@ -172,7 +172,6 @@ _GRID = f"Excel's grid ends at row {EXCEL_MAX_ROWS:,} and column XFD ({EXCEL_MAX
 # a cell or row reference (the attribute r) with 3+ column letters or 7+ row digits: the only ones that can lie
 # beyond the grid, and rare enough in a real sheet that each is checked in Python
 _FAR_REFERENCE = re.compile(rb"""\br=["']([A-Za-z]{3,}[0-9]*|[A-Za-z]{0,2}[0-9]{7,})["']""")
-_REFERENCE = re.compile(r"([A-Za-z]*)([0-9]*)")
 _CELL_REFERENCE = re.compile(r"([A-Za-z]{1,3})([0-9]+)")
 
 
@@ -193,7 +192,8 @@ def _outside_the_grid(sheet, file: str, table: str) -> Problem | None:
             window = tail + chunk
             for match in _FAR_REFERENCE.finditer(window):
                 reference = match.group(1).decode("ascii")
-                letters, digits = _REFERENCE.fullmatch(reference).groups()
+                letters = reference.rstrip("0123456789")  # _FAR_REFERENCE matched letters, then digits
+                digits = reference[len(letters):]
                 too_far = bool(digits) and int(digits) > EXCEL_MAX_ROWS
                 if letters and not too_far:
                     try:
