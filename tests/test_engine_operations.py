@@ -158,3 +158,11 @@ def test_example_data_loans_outstanding_is_the_ledger_figure(example: EngineResu
     # term loans from the schedules: 199,738.36; the headline was 289,738.36 (advances at 90,000.00)
     assert term == 199_738_36
     assert example.kpis.loans_outstanding_cents == 549_815_48 == factoring + term
+
+
+def test_every_reason_code_has_its_words() -> None:
+    """A reason added later (the bank's holds were) cannot reach the screen as a KeyError (exit 70 before)."""
+    from atlas_xl.domain.model import BlockReason
+    from atlas_xl.engines.payouts import REASON_WORDS
+
+    assert set(REASON_WORDS) == set(BlockReason)

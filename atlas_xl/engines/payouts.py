@@ -64,6 +64,9 @@ REASON_WORDS: dict[BlockReason, str] = {
     BlockReason.NOTHING_TO_PAY: "nothing to pay",
     BlockReason.BELOW_MINIMUM: "below the minimum payout",
     BlockReason.ABOVE_SEPA_MAXIMUM: "above the SEPA transfer maximum",
+    BlockReason.BANK_DETAILS_REJECTED: "bank details rejected by the bank: new details to be confirmed",
+    BlockReason.COMPLIANCE_HOLD: "compliance hold (regulatory reason from the bank)",
+    BlockReason.MANUAL_REVIEW: "manual review of the bank's answer",
 }
 
 
