@@ -17,7 +17,8 @@ def env(tmp_path: Path) -> tuple[str, Path]:
     db = f"sqlite:///{tmp_path / 'c.db'}"
     data = tmp_path / "data"
     shutil.copytree(TINY, data)
-    assert main(["users", "add", "ada", "--role", "admin", "--db", db]) == 0
+    assert main(["store", "init", "--demo", "--db", db]) == 0  # a demo store: --user names who acts
+    assert main(["users", "add", "ada", "--role", "admin", "--user", "ada", "--db", db]) == 0
     assert main(["users", "add", "otto", "--role", "operations", "--user", "ada", "--db", db]) == 0
     assert main(["users", "add", "fi", "--role", "finance", "--user", "ada", "--db", db]) == 0
     assert main(["users", "add", "carl", "--role", "credit", "--user", "ada", "--db", db]) == 0

@@ -60,7 +60,7 @@ def _consistent(db: str) -> int:
 
 @pytest.fixture
 def users(db_url: str) -> str:
-    store = open_store(db_url)
+    store = open_store(db_url, demo=True)  # a demo store: the tests name who acts
     add_user(store, None, "ada", "admin")
     add_user(store, "ada", "otto", "operations")
     store.dispose()

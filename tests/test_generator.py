@@ -223,7 +223,8 @@ def test_xlsx_refuses_more_rows_than_a_sheet_holds(tmp_path, monkeypatch, bundle
 def test_cli_example_data(tmp_path, capsys):
     out = tmp_path / "data"
     assert main(["example-data", "--clients", "12", "--days", "20", "--seed", "3", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted([f"{t}.csv" for t in TABLES] + ["portfolio.xlsx"])
+    bank = ["bank_camt053.xml", "bank_camt054.xml", "bank_pain002.xml"]  # the bank's side of the first run
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{t}.csv" for t in TABLES] + ["portfolio.xlsx", *bank])
     portfolio = load_portfolio(out / "portfolio.xlsx")
     assert len(portfolio.clients) == 12 and len(portfolio.settlements) == 12 * 20
     assert portfolio.last_date == pd.Timestamp("2026-11-23")

@@ -95,7 +95,8 @@ def test_journal_refusals_and_period_lock(booked_store):
 
 def test_journal_cli_writes_csv_and_xlsx_with_the_export_id_and_period(tmp_path):
     db = f"sqlite:///{tmp_path / 'j.db'}"
-    for argv in (["users", "add", "ada", "--role", "admin"], ["users", "add", "fi", "--role", "finance", "--user",
+    for argv in (["store", "init", "--demo"], ["users", "add", "ada", "--role", "admin", "--user", "ada"],
+                 ["users", "add", "fi", "--role", "finance", "--user",
                  "ada"], ["close", "--through", "2024-03-06", "--data", str(TINY), "--user", "fi"]):
         assert main([*argv, "--db", db]) == 0
     out = tmp_path / "out"
@@ -123,7 +124,8 @@ def test_opening_balances_are_booked_with_the_first_close(tmp_path):
         "C2,2024-03-03,settlement,-20.00,2024-03-03\n"
         "C1,2024-03-03,factoring_advance,300.00,2024-03-03\n")
     db = f"sqlite:///{tmp_path / 'o.db'}"
-    assert main(["users", "add", "ada", "--role", "admin", "--db", db]) == 0
+    assert main(["store", "init", "--demo", "--db", db]) == 0  # a demo store: --user names who acts
+    assert main(["users", "add", "ada", "--role", "admin", "--user", "ada", "--db", db]) == 0
     assert main(["users", "add", "fi", "--role", "finance", "--user", "ada", "--db", db]) == 0
     assert main(["close", "--date", "2024-03-04", "--data", str(data), "--user", "fi", "--db", db]) == 0
     from atlas_xl.store.database import open_store

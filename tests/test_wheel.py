@@ -68,7 +68,8 @@ def test_the_commands_run_from_an_empty_folder_on_the_bundled_data(installed):
     assert (work / "d.html").stat().st_size > 10_000
     _run([cli, "workbook", "build", "--out", "w.xlsm"], work, env)
     assert (work / "w.xlsm").stat().st_size > 10_000
-    _run([cli, "users", "add", "ada", "--role", "admin"], work, env)
+    _run([cli, "store", "init", "--demo"], work, env)  # the README walk-through: a demo store names who acts
+    _run([cli, "users", "add", "ada", "--role", "admin", "--user", "ada"], work, env)
     _run([cli, "users", "add", "otto", "--role", "operations", "--user", "ada"], work, env)
     proposed = json.loads(_run([cli, "payouts", "propose", "--user", "otto", "--json"], work, env).stdout)
     assert proposed

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from atlas_xl.errors import ArgumentError, DateError
+from atlas_xl.errors import ArgumentError, DateError, RefusedByRule
 
 
 def example_data(
@@ -39,7 +39,12 @@ def example_data(
     written = write_csv(tables, out)
     if xlsx:
         written.append(write_xlsx(tables, out / "portfolio.xlsx"))
+    note = ""
     if bank:  # the bank's answer to the first run of the data's last date (docs: README "Bank feedback")
-        written += write_example_bank_side(load_portfolio(out), out)
+        try:
+            written += write_example_bank_side(load_portfolio(out), out)
+        except RefusedByRule as refused:  # a small portfolio: the portfolio stands, and the output says why
+            note = f"\nno bank files: {refused}"
     rows = len(tables["settlements"])
-    typer.echo(f"wrote {', '.join(p.name for p in written)} to {out} ({clients} clients, {rows:,} settlement rows)")
+    typer.echo(f"wrote {', '.join(p.name for p in written)} to {out} ({clients} clients, {rows:,} settlement rows)"
+               f"{note}")

@@ -27,7 +27,7 @@ from atlas_xl.domain.model import Portfolio
 from atlas_xl.engines.bank_matching import acquirer_credits, due_repayments
 from atlas_xl.engines.run import compute_payouts
 from atlas_xl.engines.schedules import portfolio_schedules
-from atlas_xl.errors import AtlasError
+from atlas_xl.errors import AtlasError, RefusedByRule
 from atlas_xl.inputs.bank_files import schema
 from atlas_xl.outputs.files import write_atomic
 from atlas_xl.settings import Settings
@@ -189,7 +189,8 @@ def example_bank_side(portfolio: Portfolio, settings: Settings | None = None) ->
                  in zip(ready["client_id"].tolist(), ready["amount_cents"].tolist(), ready["name"].tolist(),
                         ready["iban"].tolist(), strict=True)]
     if len(transfers) < 3:
-        raise AtlasError("the example portfolio has fewer than 3 ready payouts on its last date; no bank side")
+        raise RefusedByRule(f"the example portfolio has {len(transfers)} ready payout(s) on its last date; the "
+                            "bank's side needs at least 3 (one rejected, one returned, one booked)")
     settlements = acquirer_credits(portfolio.settlements, start, as_of)
     credits = [Credit(s.amount_cents, f"Acquirer settlement {s.reference}", booked_on=s.expected_on)
                for s in settlements[:-1]]  # the last settlement date's credit is missing
