@@ -125,11 +125,20 @@ def udf_wrapper_source() -> str:
     return vba_text(out.getvalue())
 
 
+def probe_function(module: str) -> str:
+    """`AtlasProbe_<module>()`, returning the module's name: appended to each of our modules so a headless
+    LibreOffice (tests/test_libreoffice.py) can prove the module compiles; a module that fails to compile
+    answers nothing. Harmless in Excel (a function nobody calls)."""
+    return vba_text(f"\nPublic Function AtlasProbe_{module}() As String\n"
+                    f"    AtlasProbe_{module} = \"{module}\"\nEnd Function\n")
+
+
 def vba_project(sheet_count: int) -> bytes:
     modules = {"xlwings": xlwings_module_source(), "AtlasMacros": macro_module_source(),
-               "xlwings_udfs": udf_wrapper_source()}
-    documents = {"ThisWorkbook": document_module_source("ThisWorkbook", workbook=True)}
-    documents |= {f"Sheet{i}": document_module_source(f"Sheet{i}") for i in range(1, sheet_count + 1)}
+               "xlwings_udfs": udf_wrapper_source() + probe_function("xlwings_udfs")}
+    documents = {"ThisWorkbook": document_module_source("ThisWorkbook", workbook=True) + probe_function("ThisWorkbook")}
+    documents |= {f"Sheet{i}": document_module_source(f"Sheet{i}") + probe_function(f"Sheet{i}")
+                  for i in range(1, sheet_count + 1)}
     return build_vba_project(modules, documents)
 
 
