@@ -21,6 +21,10 @@ from atlas_xl.workflow.runs import list_runs
 from atlas_xl.workflow.users import add_user
 from tests.ooxml_parts import changes, dynamic_array_cells, snapshot
 
+SPILLS = {("Schedules", "A11"): "ATLAS_SCHEDULE(B2, B3, B4, B5, B6, B7, B8)",
+          ("Schedules", "H11"): "ATLAS_PROJECTION(Loans[#All], AsOfDate)",
+          ("Schedules", "N11"): "ATLAS_RESERVE_RELEASES(O1, AsOfDate, Settlements[#All], ReserveTerms[#All])"}
+
 
 @pytest.fixture
 def book_path(tmp_path: Path, repo_root: Path) -> Path:
@@ -231,8 +235,7 @@ def test_refresh_changes_only_its_cells_and_keeps_the_excel_parts(book_path: Pat
     sheets differs; VBA, buttons, spills (metadata.xml + cm flags), tables, names, formats are kept."""
     before = snapshot(book_path)
     spills = dynamic_array_cells(before)
-    assert spills == {("Schedules", "A11"): "ATLAS_SCHEDULE(B2, B3, B4, B5, B6, B7, B8)",
-                      ("Schedules", "H11"): "ATLAS_PROJECTION(Loans[#All], AsOfDate)"}
+    assert spills == SPILLS
     assert [b["macro"] for b in before["buttons"]] == [
         "[0]!AtlasLoadData", "[0]!AtlasRefreshAll", "[0]!AtlasProposeRun", "[0]!AtlasApproveRun",
         "[0]!AtlasGenerateSepa", "[0]!AtlasExportReport"]
