@@ -3,8 +3,9 @@ the probe function `AtlasProbe_<Module>()` of each of our modules (atlas_xl.exce
 through the script provider (vnd.sun.star.script:VBAProject.<Module>.AtlasProbe_<Module>...).
 
 LibreOffice swallows compile errors: a module that does not compile answers nothing (an empty string, or
-no value at all), so anything but the module's own name fails. It compiles a document's VBA library as a whole, and it cannot compile xlwings' own
-`xlwings.bas` (Windows API `Declare`s, `CreateObject`-based helpers): in the workbook as built, EVERY probe
+no value at all), so anything but the module's own name fails. It compiles a document's VBA library as a
+whole, and it cannot compile xlwings' own `xlwings.bas` (written for Excel's VBA, with Windows API
+`Declare`s; which statement LibreOffice rejects is not pinned down here): in the workbook as built, EVERY probe
 answers empty (asserted below, so the day LibreOffice learns to compile it this test says so). Our modules
 (AtlasMacros, the generated xlwings_udfs wrappers, ThisWorkbook and the ten sheet modules) are therefore
 probed in a copy of the workbook whose VBA project is the same minus the xlwings module; xlwings.bas itself
@@ -19,6 +20,7 @@ installs libreoffice-calc-nogui, python3-uno and libreoffice-script-provider-pyt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -131,10 +133,8 @@ def probe(tmp_path: Path, spec: dict[Path, list[str]]) -> dict[str, dict[str, ob
         assert done.returncode == 0, done.stderr[-2000:]
         return {Path(p).name: answers for p, answers in json.loads(done.stdout.splitlines()[-1]).items()}
     finally:
-        try:
-            os.killpg(soffice.pid, signal.SIGKILL)  # the group this test started: the shell wrapper, soffice.bin
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # the group this test started: wrapper and soffice.bin
+            os.killpg(soffice.pid, signal.SIGKILL)
         soffice.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
 
