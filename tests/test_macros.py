@@ -14,17 +14,43 @@ from atlas_xl.errors import AtlasError, ConfigError, LoadError, PermissionDenied
 from atlas_xl.examples.portfolio import generate_portfolio, write_csv
 from atlas_xl.excel import macros, udfs
 from atlas_xl.excel import ranges as xe
-from atlas_xl.excel.workbook import TABLE_SHEETS, raw_tables
+from atlas_xl.excel.workbook import TABLE_SHEETS, build_workbook_file, raw_tables
 from atlas_xl.inputs.portfolio import load_portfolio
+from atlas_xl.settings import Settings
 from atlas_xl.store.database import open_store
 from atlas_xl.workflow.common import os_account
 from atlas_xl.workflow.runs import list_runs
 from atlas_xl.workflow.users import add_user
 from tests.ooxml_parts import changes, dynamic_array_cells, snapshot
 
+SPILLS = {("Schedules", "A11"): "ATLAS_SCHEDULE(B2, B3, B4, B5, B6, B7, B8)",
+          ("Schedules", "H11"): "ATLAS_PROJECTION(Loans[#All], AsOfDate)",
+          ("Schedules", "N11"): "ATLAS_RESERVE_RELEASES(O1, AsOfDate, Settlements[#All], ReserveTerms[#All])"}
+
+
+SMALL_CLIENTS = 6
+
+
+@pytest.fixture(scope="module")
+def small_workbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mechanics run on a small generated workbook (6 clients x 5 days, ~60 KB) built once by the same
+    builder: openpyxl reads it in a fraction of the 570 KB template's time."""
+    folder = tmp_path_factory.mktemp("small")
+    write_csv(generate_portfolio(clients=SMALL_CLIENTS, days=5, seed=11), folder / "data")
+    return build_workbook_file(load_portfolio(folder / "data"), folder / "small.xlsm", Settings())
+
 
 @pytest.fixture
-def book_path(tmp_path: Path, repo_root: Path) -> Path:
+def book_path(tmp_path: Path, small_workbook: Path) -> Path:
+    path = tmp_path / "ops.xlsm"
+    shutil.copy(small_workbook, path)
+    xe.CACHE.clear()
+    return path
+
+
+@pytest.fixture
+def template_path(tmp_path: Path, repo_root: Path) -> Path:
+    """The real template (40 clients, the example data): the figures of the payout run and the fidelity checks."""
     path = tmp_path / "ops.xlsm"
     shutil.copy(repo_root / "workbook_templates" / "atlas_operations.xlsm", path)
     xe.CACHE.clear()
@@ -80,7 +106,7 @@ def test_load_data_replaces_the_tables_and_is_idempotent(book_path: Path, tmp_pa
         rows = sheet_rows(book_path, sheet)
         assert rows == expected[table] or (len(expected[table]) == 1 and rows[0] == expected[table][0])
         ref = openpyxl.load_workbook(book_path)[sheet].tables[sheet].ref
-        assert ref.endswith(str(max(len(expected[table]), 2)))  # shrunk from the 40-client template
+        assert ref.endswith(str(max(len(expected[table]), 2)))  # resized to the loaded rows
     assert cell(book_path, "AsOfDate") == portfolio.last_date.to_pydatetime()
     # the generator's hostile names are shown as typed and stored as text, never as formulas
     names = openpyxl.load_workbook(book_path)["Clients"]["B"][1:]
@@ -114,7 +140,7 @@ def test_refresh_all_writes_the_functions_figures_and_is_idempotent(book_path: P
     ws["D2"].value = ws["D2"].value + 1000  # C00001's first day: more sales, so its figures move
     book.save(book_path)
     message = macros.refresh_all(macros.FileBook(book_path))
-    assert message.startswith("Refreshed 40 clients as of 2026-11-23")
+    assert message.startswith(f"Refreshed {SMALL_CLIENTS} clients as of 2026-11-23")
     t = {table: sheet_rows(book_path, sheet) for table, sheet in TABLE_SHEETS.items()}
     as_of = cell(book_path, "AsOfDate")
     payouts = sheet_rows(book_path, "Payouts")
@@ -144,7 +170,7 @@ def test_refresh_all_failure_leaves_the_file_byte_identical(book_path: Path) -> 
 
 def test_cli_refresh(book_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["workbook", "refresh", str(book_path)]) == 0
-    assert "Refreshed 40 clients" in capsys.readouterr().out
+    assert f"Refreshed {SMALL_CLIENTS} clients" in capsys.readouterr().out
     missing = tmp_path / "nope.xlsm"
     assert main(["workbook", "refresh", str(missing)]) == 2 and not missing.exists()
     book = openpyxl.load_workbook(book_path, keep_vba=True)
@@ -157,7 +183,11 @@ def test_cli_refresh(book_path: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 # ---------------------------------------------------------------------------------------------- payout run
-def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_propose_approve_sepa_report(template_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the real template; after each button only its literally listed cells differ (tests/ooxml_parts.py):
+    Propose run writes PayoutRun (B7) and Status (B8), the others only Status."""
+    book_path = template_path
+    built = snapshot(book_path)
     as_user(monkeypatch, "olga")
     proposed = macros.propose_run(macros.FileBook(book_path))
     # the example data pays 23 clients EUR 150,487.40 on 2026-11-23 (>= 100,000.00: two approvals)
@@ -165,6 +195,7 @@ def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatc
                         "(0/2 approvals).")
     assert cell(book_path, "PayoutRun") == "R1" and cell(book_path, "Status") == proposed
     after_propose = state(book_path)
+    assert changes(built, after_propose, {"Dashboard": ["B7", "B8"]}) == []
     assert macros.propose_run(macros.FileBook(book_path)) == proposed  # second click: no new run
     assert state(book_path) == after_propose
     store = open_store(store_url)
@@ -182,6 +213,8 @@ def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatc
     assert book_path.read_bytes() == before  # every refusal left the file as it was
 
     once = macros.approve_run(macros.FileBook(book_path))
+    after_approve = snapshot(book_path)
+    assert changes(after_propose, after_approve, {"Dashboard": ["B8"]}) == []
     assert once.endswith("approved by fred: 23 payouts, EUR 150,487.40, status proposed (1/2 approvals). "
                          "Four-eyes on a SQLite store is advisory.")
     assert macros.approve_run(macros.FileBook(book_path)) == once  # fred's second click: same state
@@ -189,7 +222,10 @@ def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatc
     assert macros.approve_run(macros.FileBook(book_path)).endswith(
         "status approved (2/2 approvals). Four-eyes on a SQLite store is advisory.")
 
+    before_sepa = snapshot(book_path)
     sepa = macros.generate_sepa(macros.FileBook(book_path))
+    after_sepa = snapshot(book_path)
+    assert changes(before_sepa, after_sepa, {"Dashboard": ["B8"]}) == []
     assert sepa.startswith("SEPA file for run R1: ")
     files = sorted(p.name for p in (book_path.parent / "atlas-output").iterdir())
     assert macros.generate_sepa(macros.FileBook(book_path)) == sepa  # exactly once: the same file
@@ -197,6 +233,7 @@ def test_propose_approve_sepa_report(book_path: Path, store_url: str, monkeypatc
     assert [r.status for r in list_runs(store, "fiona")] == ["executed"]
 
     report = macros.export_report(macros.FileBook(book_path))
+    assert changes(after_sepa, snapshot(book_path), {"Dashboard": ["B8"]}) == []
     assert report.startswith("Report as of 2026-11-23 written to atlas-report-2026-11-23.xlsx")
     written = openpyxl.load_workbook(book_path.parent / "atlas-output" / "atlas-report-2026-11-23.xlsx")
     kpis = {r[0]: r[1] for r in written["Dashboard"].iter_rows(values_only=True) if r and r[0]}
@@ -249,13 +286,13 @@ def test_load_data_puts_the_stored_credit_limit_into_the_clients_table(book_path
 
 
 # ---------------------------------------------------------------------------------------------- fidelity
-def test_refresh_changes_only_its_cells_and_keeps_the_excel_parts(book_path: Path) -> None:
+def test_refresh_changes_only_its_cells_and_keeps_the_excel_parts(template_path: Path) -> None:
     """Read by lxml from the parts: after Refresh all nothing but the status cell and the three computed
     sheets differs; VBA, buttons, spills (metadata.xml + cm flags), tables, names, formats are kept."""
+    book_path = template_path
     before = snapshot(book_path)
     spills = dynamic_array_cells(before)
-    assert spills == {("Schedules", "A11"): "ATLAS_SCHEDULE(B2, B3, B4, B5, B6, B7, B8)",
-                      ("Schedules", "H11"): "ATLAS_PROJECTION(Loans[#All], AsOfDate)"}
+    assert spills == SPILLS
     assert [b["macro"] for b in before["buttons"]] == [
         "[0]!AtlasLoadData", "[0]!AtlasRefreshAll", "[0]!AtlasProposeRun", "[0]!AtlasApproveRun",
         "[0]!AtlasGenerateSepa", "[0]!AtlasExportReport"]
@@ -267,3 +304,32 @@ def test_refresh_changes_only_its_cells_and_keeps_the_excel_parts(book_path: Pat
     assert dynamic_array_cells(after) == spills
     assert after["cells"][("Payouts", "B2")]["formula"] is None  # Refresh all writes values (by design)
     assert after["cells"][("Dashboard", "B8")]["value"].startswith("Refreshed 40 clients")
+
+
+def test_build_is_the_template(template_path: Path, tmp_path: Path, example_data_dir: Path) -> None:
+    """A fresh build of the example data against the committed template: no structural or cell difference,
+    and no part differs at all (XlsxWriter's fixed dates; docProps included)."""
+    import zipfile
+
+    fresh = build_workbook_file(load_portfolio(example_data_dir), tmp_path / "fresh.xlsm", Settings())
+    assert changes(snapshot(template_path), snapshot(fresh), {}) == []
+    with zipfile.ZipFile(template_path) as a, zipfile.ZipFile(fresh) as b:
+        assert [n for n in a.namelist() if a.read(n) != b.read(n)] == []
+
+
+def test_load_data_changes_only_the_tables_as_of_and_status(template_path: Path, tmp_path: Path) -> None:
+    """Load data on the real template with 30 generated clients: the four table sheets (from A1 to the larger
+    of the old and new tables), AsOfDate (B4) and Status (B8) differ; VBA, buttons, spills, totals, names,
+    formats stay; the tables' refs are the one structural change."""
+    data = tmp_path / "data"
+    write_csv(generate_portfolio(clients=30, days=5, seed=5), data)
+    before = snapshot(template_path)
+    macros.load_data(macros.FileBook(template_path), data)
+    after = snapshot(template_path)
+    allowed = {"Clients": ["A1:Z100000"], "Settlements": ["A1:Z100000"], "Loans": ["A1:Z100000"],
+               "ReserveTerms": ["A1:Z100000"], "Dashboard": ["B4", "B8"]}
+    tables = [t for t in before["tables"] if before["tables"][t]["ref"] != after["tables"][t]["ref"]]
+    assert sorted(tables) == ["Clients", "Loans", "ReserveTerms", "Settlements"]
+    after_same_refs = after | {"tables": before["tables"]}
+    assert changes(before, after_same_refs, allowed) == []
+    assert dynamic_array_cells(after) == SPILLS

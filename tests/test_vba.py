@@ -321,13 +321,14 @@ def compiled_branches(source: str, consts: dict[str, object]) -> str:
     return "".join(out)
 
 
-def module_errors(name: str, source: str) -> list[str]:
+def module_errors(name: str, source: str, platforms: tuple[str, ...] = tuple(PLATFORMS)) -> list[str]:
     """Syntax errors of one module: its conditional compilation (vba_cc grammar), then the code VBA compiles
-    on each platform (Windows 64 / 32-bit, macOS) and, for a class module, in its .cls form."""
+    on each platform (default: Windows 64 / 32-bit, macOS) and, for a class module, in its .cls form."""
     errors = grammar_errors(source, cc=True)
     if errors:
         return errors
-    for platform, consts in PLATFORMS.items():
+    for platform in platforms:
+        consts = PLATFORMS[platform]
         code = compiled_branches(source, consts)
         if name.endswith(".cls"):
             code = CLASS_HEADER + "".join(line for line in code.splitlines(keepends=True)
@@ -358,8 +359,11 @@ def test_every_module_of_the_workbook_parses(built_modules: dict[str, str]) -> N
 @pytest.mark.slow
 def test_xlwings_module_parses(built_modules: dict[str, str]) -> None:
     """xlwings.bas (46 KB, the installed xlwings' own, see test_xlwings_module_matches_installed_python_package)
-    needs full-LL prediction: ~40 s per platform on an idle core with the Python ANTLR runtime."""
-    assert module_errors("xlwings.bas", built_modules["xlwings.bas"]) == []
+    needs full-LL prediction: ~40 s per platform on an idle core with the Python ANTLR runtime (608 s for all
+    three on a loaded CI machine). Parsed for Windows 64-bit only, the platform the workbook is used on: its
+    #If blocks are also checked for every platform by the conditional-compilation grammar (vba_cc), and
+    nothing is cached (a cache keyed on the file would hide a changed grammar or runtime)."""
+    assert module_errors("xlwings.bas", built_modules["xlwings.bas"], platforms=("Windows 64-bit",)) == []
 
 
 def test_a_broken_module_fails_the_parse(built_modules: dict[str, str]) -> None:

@@ -24,7 +24,7 @@ from schedula.utils.cst import EMPTY  # the blank-cell token of `formulas` (buil
 from atlas_xl.cli.app import main
 from atlas_xl.excel import ranges as xe
 from atlas_xl.excel import udfs
-from atlas_xl.excel.workbook import build_workbook_file
+from atlas_xl.excel.workbook import build_workbook_file, total_formula
 from atlas_xl.inputs.portfolio import load_portfolio
 from atlas_xl.settings import Settings
 
@@ -51,6 +51,13 @@ def _a1(ref: str, sheet: str) -> str:
     return f"'{sheet}'!${cols[0][0]}${cols[0][1]}:${cols[1][0]}${cols[1][1]}"
 
 
+def bounded(formula: str, rows: dict[str, int]) -> str:
+    """`Sheet!$B:$B` -> `Sheet!$B$1:$B$<used rows>`: `formulas` expands a whole column to 1,048,576 cells
+    (minutes per reference); the used rows hold every value Excel would count or sum."""
+    return re.sub(r"(\w+)!\$([A-Z]+):\$([A-Z]+)",
+                  lambda m: f"{m.group(1)}!${m.group(2)}$1:${m.group(3)}${rows[m.group(1)]}", formula)
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory, example_data_dir: Path) -> dict[str, list[list[Any]]]:
     folder = tmp_path_factory.mktemp("formulas")
@@ -64,6 +71,10 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory, example_data_dir: Path) 
                 assert isinstance(cell.value, str) and cell.value.startswith("=ATLAS_")
                 cell.value = re.sub(r"(\w+)\[#All\]", lambda m: tables[m.group(1)], cell.value)
                 formula_count += 1
+    for r in range(4, 8):  # the Dashboard totals: whole columns, bounded to the rows the sheets use
+        total = book["Dashboard"].cell(r, 5)
+        assert total.value.startswith("=IF(COUNTIF(")
+        total.value = bounded(total.value, {ws.title: ws.max_row for ws in book})
     del book["Schedules"]
     plain = folder / "ops_for_formulas.xlsx"
     book.save(plain)  # openpyxl keeps no cached results: every figure below is computed by `formulas`
@@ -86,6 +97,11 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory, example_data_dir: Path) 
             grid.append(values)
         out[sheet] = grid
     assert formula_count == sum(len(g) * (len(g[0]) - 1) for g in out.values()) == 40 * 7
+    totals = []  # Dashboard E4:E7, the error-aware totals (COUNTIF / SUM, evaluated by `formulas`)
+    for r in range(4, 8):
+        key = f"'[{plain.name}]DASHBOARD'!E{r}"
+        totals.append([book["Dashboard"].cell(r, 4).value, np.asarray(solution[key].value).ravel()[0]])
+    out["Dashboard"] = totals
     return out
 
 
@@ -127,3 +143,43 @@ def test_exposure_equals_the_report(evaluated: dict, report: dict) -> None:
         assert utilization == ("" if want[client]["Utilisation"] is None else want[client]["Utilisation"]), client
         assert status == want[client]["Status"], client
     assert {row[3] for row in evaluated["Exposure"]} == {"OK", "WARNING", "BREACH"}
+
+
+def test_dashboard_totals_equal_the_sums_of_the_report(evaluated: dict, report: dict) -> None:
+    cents = {  # each figure summed exactly in cents, then shown in euros (as the report's own rows)
+        "Total payable (EUR)": sum(round(r["Payable"] * 100) for r in report["Payouts"]),
+        "Total rolling reserve (EUR)": sum(round(r["Balance"] * 100) for r in report["Reserves"]
+                                           if r["Reserve"] == "rolling"),
+        "Total partner reserve (EUR)": sum(round(r["Balance"] * 100) for r in report["Reserves"]
+                                           if r["Reserve"] == "partner"),
+        "Total exposure (EUR)": sum(round(r["Exposure"] * 100) for r in report["Exposure"]),
+    }
+    assert [label for label, _ in evaluated["Dashboard"]] == list(cents)
+    for label, value in evaluated["Dashboard"]:
+        assert value == pytest.approx(cents[label] / 100, abs=0.001), label
+
+
+def test_a_failing_cell_makes_the_total_an_error_not_a_smaller_sum(tmp_path: Path) -> None:
+    """Excel shows a failing ATLAS_* function as its `#ATLAS! ...` text; SUM counts text as 0, so a plain total
+    of 1.50 + (failed) + 2.25 shows 3.75, wrong without a sign. The workbook's total shows #N/A instead."""
+    book = openpyxl.Workbook()
+    payouts = book.active
+    payouts.title = "Payouts"
+    for r, value in enumerate(["Payable", 1.5, "#ATLAS! client_id 'C9' is not in the clients table", 2.25], 1):
+        payouts.cell(r, 2).value = value
+    dashboard = book.create_sheet("Dashboard")
+    dashboard["A1"] = bounded(total_formula("Payouts", "B"), {"Payouts": 4})
+    dashboard["A2"] = "=SUM(Payouts!$B$1:$B$4)"
+    clean = book.create_sheet("Clean")  # the same column without the failure
+    for r, value in enumerate(["Payable", 1.5, None, 2.25], 1):
+        clean.cell(r, 2).value = value
+    dashboard["A3"] = bounded(total_formula("Clean", "B"), {"Clean": 4})
+    book.save(tmp_path / "totals.xlsx")
+    solution = formulas.ExcelModel().loads(str(tmp_path / "totals.xlsx")).finish().calculate()
+
+    def shown(ref: str) -> Any:
+        return np.asarray(solution[f"'[totals.xlsx]DASHBOARD'!{ref}"].value).ravel()[0]
+
+    assert str(shown("A1")) == "#N/A"
+    assert shown("A2") == 3.75  # the plain SUM: 1.50 + 0 + 2.25, the failure silently dropped
+    assert shown("A3") == 3.75  # 1.50 + 2.25 with no failure: the error-aware total is the SUM

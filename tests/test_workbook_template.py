@@ -109,8 +109,10 @@ def test_no_data_text_is_stored_as_a_formula(tmp_path: Path, example_data_dir: P
             continue
         for cell in etree.fromstring(xml).iterfind(".//m:c", NS):
             formula = cell.find("m:f", NS)
-            if formula is not None:  # only our own ATLAS_* / INDEX formulas, never data
-                assert re.match(r"(_xlfn\.)?(ATLAS_|INDEX\()", formula.text or ""), (name, formula.text)
+            if formula is not None:  # only our own ATLAS_* / INDEX formulas and the Dashboard totals, never data
+                assert re.match(r"(_xlfn\.)?(ATLAS_|INDEX\()", formula.text or "") or \
+                    re.fullmatch(r'IF\(COUNTIF\((\w+)!(\$[BC]):\2,"#ATLAS!\*"\)>0,NA\(\),SUM\(\1!\2:\2\)\)',
+                                 formula.text or ""), (name, formula.text)
     book = openpyxl.load_workbook(path)
     names = [c.value for c in book["Clients"]["B"][1:6]]
     assert names == hostile
@@ -124,3 +126,19 @@ def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["workbook", "build", "--out", str(tmp_path / "ops.xlsx")]) == 2
     assert not (tmp_path / "ops.xlsx").exists()
     assert main(["workbook", "build", "--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
+
+
+def test_the_three_spilling_functions_are_dynamic_arrays(built: Path) -> None:
+    """Read from the file's XML (tests/ooxml_parts.py): cm="1" on an array formula, pointing at the XLDAPR
+    fDynamic=1 cell metadata of xl/metadata.xml, declared in the content types and workbook relations."""
+    from tests.ooxml_parts import dynamic_array_cells, snapshot
+
+    snap = snapshot(built)
+    assert dynamic_array_cells(snap) == {
+        ("Schedules", "A11"): "ATLAS_SCHEDULE(B2, B3, B4, B5, B6, B7, B8)",
+        ("Schedules", "H11"): "ATLAS_PROJECTION(Loans[#All], AsOfDate)",
+        ("Schedules", "N11"): "ATLAS_RESERVE_RELEASES(O1, AsOfDate, Settlements[#All], ReserveTerms[#All])"}
+    # the releases of C00001 after 2026-11-23 spill below the header: the first one cached as Excel shows it
+    assert snap["cells"][("Schedules", "O1")]["value"] == "C00001"
+    assert snap["cells"][("Schedules", "N12")]["value"] == 46350.0  # 2026-11-24: serial 46350
+    assert snap["cells"][("Schedules", "P12")]["value"] == 70.65

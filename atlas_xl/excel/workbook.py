@@ -125,11 +125,20 @@ def udf_wrapper_source() -> str:
     return vba_text(out.getvalue())
 
 
+def probe_function(module: str) -> str:
+    """`AtlasProbe_<module>()`, returning the module's name: appended to each of our modules so a headless
+    LibreOffice (tests/test_libreoffice.py) can prove the module compiles; a module that fails to compile
+    answers nothing. Harmless in Excel (a function nobody calls)."""
+    return vba_text(f"\nPublic Function AtlasProbe_{module}() As String\n"
+                    f"    AtlasProbe_{module} = \"{module}\"\nEnd Function\n")
+
+
 def vba_project(sheet_count: int) -> bytes:
     modules = {"xlwings": xlwings_module_source(), "AtlasMacros": macro_module_source(),
-               "xlwings_udfs": udf_wrapper_source()}
-    documents = {"ThisWorkbook": document_module_source("ThisWorkbook", workbook=True)}
-    documents |= {f"Sheet{i}": document_module_source(f"Sheet{i}") for i in range(1, sheet_count + 1)}
+               "xlwings_udfs": udf_wrapper_source() + probe_function("xlwings_udfs")}
+    documents = {"ThisWorkbook": document_module_source("ThisWorkbook", workbook=True) + probe_function("ThisWorkbook")}
+    documents |= {f"Sheet{i}": document_module_source(f"Sheet{i}") + probe_function(f"Sheet{i}")
+                  for i in range(1, sheet_count + 1)}
     return build_vba_project(modules, documents)
 
 
@@ -348,15 +357,64 @@ def _computed_sheets(book: xlsxwriter.Workbook, f: _Formats, tables: dict[str, l
         ("Limit status", f"=ATLAS_LIMIT_STATUS(A{{row}}, AsOfDate, {FOUR}, WarningThreshold, BreachThreshold)",
          lambda cid: udfs.ATLAS_LIMIT_STATUS(cid, as_of, c, s, lo, r, warning, breach), None),
     ])
+    _totals(book, f, [
+        ("Total payable (EUR)", "Payouts", "B", udfs.ATLAS_PAYOUT(ids(c), as_of, c, s, lo, r)),
+        ("Total rolling reserve (EUR)", "Reserves", "B", udfs.ATLAS_RESERVE(ids(c), as_of, s, r, "rolling")),
+        ("Total partner reserve (EUR)", "Reserves", "C", udfs.ATLAS_RESERVE(ids(c), as_of, s, r, "partner")),
+        ("Total exposure (EUR)", "Exposure", "B", udfs.ATLAS_EXPOSURE(ids(c), as_of, c, s, lo, r)),
+    ])
     last = max(len(c) - 1, 1)
     for word, fmt in (("WARNING", f.warning), ("BREACH", f.breach)):
         ws.conditional_format(1, 3, last, 3, {"type": "cell", "criteria": "==", "value": f'"{word}"',
                                               "format": fmt})
-    _schedules_sheet(book, f, lo, as_of)
+    _schedules_sheet(book, f, tables, as_of)
 
 
-def _schedules_sheet(book: xlsxwriter.Workbook, f: _Formats, loans: list[list[object]],
+def _release_client(tables: dict[str, list[list[object]]], as_of: dt.datetime) -> str | None:
+    """The client the Schedules sheet shows reserve releases for: the first with a release after as_of."""
+    ids = [str(row[0]) for row in tables["clients"][1:]]
+    for client in ids:
+        releases = udfs.ATLAS_RESERVE_RELEASES(client, as_of, tables["settlements"], tables["reserve_terms"])
+        if isinstance(releases, list) and len(releases) > 1:
+            return client
+    return ids[0] if ids else None
+
+
+def ids(clients: list[list[object]]) -> list[list[object]]:
+    return [[str(row[0])] for row in clients[1:]]
+
+
+ERROR_PREFIX = "#ATLAS!"  # what a failing ATLAS_* function shows in its cell (atlas_xl.excel.args.excel_error)
+
+
+def total_formula(sheet: str, column: str) -> str:
+    """An error-aware column total: #N/A when any cell of the column shows an `#ATLAS! ...` message (a plain
+    SUM would count that text as 0 and show a wrong total), else the SUM. Whole columns, so the total
+    follows Load data / Refresh all whatever the number of clients (the header text is not summed)."""
+    cells = f"{sheet}!${column}:${column}"
+    return f'=IF(COUNTIF({cells},"{ERROR_PREFIX}*")>0,NA(),SUM({cells}))'
+
+
+def _totals(book: xlsxwriter.Workbook, f: _Formats, totals: Sequence[tuple[str, str, str, object]]) -> None:
+    """Dashboard D4:E7: the totals, cached as Excel computes them (cents summed exactly, then euros)."""
+    ws = book.get_worksheet_by_name("Dashboard")
+    assert ws is not None
+    for i, (label, sheet, column, results) in enumerate(totals, start=3):
+        cells = [row[0] for row in results] if isinstance(results, list) else [results]
+        failed = any(isinstance(v, str) and v.startswith(ERROR_PREFIX) for v in cells)
+        cached: object = "#N/A" if failed else \
+            sum(round(v * 100) for v in cells if isinstance(v, int | float)) / 100
+        ws.write_string(i, 3, label, f.bold)
+        write_formula(ws, i, 4, total_formula(sheet, column), cached, f.money)
+    ws.set_column(3, 3, 28)
+    ws.set_column(4, 4, 16)
+
+
+def _schedules_sheet(book: xlsxwriter.Workbook, f: _Formats, tables: dict[str, list[list[object]]],
                      as_of: dt.datetime) -> None:
+    """The spilling (dynamic-array) functions: a loan's schedule, the portfolio projection and a client's
+    upcoming reserve releases, each from an input cell in row 1."""
+    loans = tables["loans"]
     ws = book.add_worksheet("Schedules")
     header = loans[0]
     first = dict(zip(header, loans[1], strict=True)) if len(loans) > 1 else {}
@@ -375,9 +433,18 @@ def _schedules_sheet(book: xlsxwriter.Workbook, f: _Formats, loans: list[list[ob
     ws.write_string(9, 7, "Portfolio projection from the as-of date", f.bold)
     write_spill(ws, 10, 7, f"=ATLAS_PROJECTION({ALL['loans']}, AsOfDate)", udfs.ATLAS_PROJECTION(loans, as_of),
                 f, [f.date, f.money, f.money, f.money, f.money])
+    client = _release_client(tables, as_of)
+    ws.write_string(0, 13, "Client", f.bold)
+    write_cell(ws, 0, 14, client, f.input)
+    ws.write_string(9, 13, "Reserve releases of the client in O1 after the as-of date", f.bold)
+    releases = udfs.ATLAS_RESERVE_RELEASES(client, as_of, tables["settlements"], tables["reserve_terms"]) \
+        if client else ""
+    write_spill(ws, 10, 13, f"=ATLAS_RESERVE_RELEASES(O1, AsOfDate, {ALL['settlements']}, {ALL['reserve_terms']})",
+                releases, f, [f.date, None, f.money])
     ws.set_column(0, 0, 14)
     ws.set_column(1, 5, 14)
     ws.set_column(7, 11, 14)
+    ws.set_column(13, 15, 14)
     ws.freeze_panes(1, 0)
 
 

@@ -27,3 +27,8 @@ End Sub
 Sub AtlasExportReport()
     RunPython "import atlas_xl.macros; atlas_xl.macros.export_report()"
 End Sub
+
+Public Function AtlasProbe_AtlasMacros() As String
+    ' answers the module's name: proves in a headless LibreOffice that this module compiles
+    AtlasProbe_AtlasMacros = "AtlasMacros"
+End Function
