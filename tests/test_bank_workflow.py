@@ -31,7 +31,7 @@ from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
 DAY = dt.date(2024, 3, 28)  # a Thursday and a TARGET2 banking day
-SMALL = Settings(dual_approval_cents=1_000_000_00)  # one approver for the small runs below
+SMALL = Settings()  # the policy P1 defaults (a looser dual-approval setting is refused by the store's policy)
 STAMP = dt.datetime(2024, 3, 28, 18, 0, tzinfo=dt.UTC)
 AMOUNTS = {"C001": 50_00, "C002": 25_50, "C003": 12_34, "C004": 7_00}  # total 94.84 EUR
 
