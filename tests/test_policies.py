@@ -35,6 +35,7 @@ from atlas_xl.workflow.users import add_user
 from tests.pg_fixtures import *  # noqa: F403
 from tests.pg_fixtures import make_payouts
 
+DEMO_NOTICE = "DEMO store (not for real money): "
 DAY = date(2024, 3, 28)
 
 
@@ -75,7 +76,8 @@ def test_a_fresh_store_starts_with_todays_defaults_audited_once(admins: Store) -
     propose_policy(admins, "ada", breach_ppm=900_000)
     propose_policy(admins, "alex", breach_ppm=950_000)
     (actor, action, entity_id, before, after), *rest = _policy_audit(admins)  # before the first change, once
-    assert (actor, action, entity_id, before) == ("(initial policy)", "policy_initial", "P1", None)
+    # the tests' stores are demo stores: every audit actor carries the mark (tests/test_identity.py)
+    assert (actor, action, entity_id, before) == ("(initial policy) (demo)", "policy_initial", "P1", None)
     assert after["dual_approval_cents"] == 100_000_00 and after["policy"] == "P1"
     assert [a for _, a, _, _, _ in rest] == ["policy_propose", "policy_propose"]
     assert verify_audit(admins, "ada").ok
@@ -103,13 +105,14 @@ def test_a_policy_change_needs_a_second_admin(admins: Store) -> None:
         approve_policy(admins, "alex", "P2")
     trail = [entry for entry in _policy_audit(admins) if entry[1] != "refused"]
     assert [(a, act, e) for a, act, e, _, _ in trail] == [
-        ("(initial policy)", "policy_initial", "P1"), ("ada", "policy_propose", "P2"), ("alex", "policy_approve", "P2")]
+        ("(initial policy) (demo)", "policy_initial", "P1"), ("ada (demo)", "policy_propose", "P2"),
+        ("alex (demo)", "policy_approve", "P2")]
     _, _, _, before, after = trail[-1]  # the approval's before/after: P1's values -> P2's
     assert (before["policy"], before["dual_approval_cents"], before["breach_ppm"]) == ("P1", 100_000_00, 1_000_000)
     assert (after["policy"], after["dual_approval_cents"], after["breach_ppm"]) == ("P2", 50_000_00, 900_000)
     with admins.transaction() as s:  # the refused self-approval and the non-admins are in the trail too
         refused = s.execute(select(AuditEntry.actor).where(AuditEntry.action == "refused")).scalars().all()
-    assert sorted(refused) == ["ada", "fiona", "otto"]
+    assert sorted(refused) == ["ada (demo)", "fiona (demo)", "otto (demo)"]  # demo stores mark every actor
     assert verify_audit(admins, "ada").ok
 
 
@@ -276,7 +279,7 @@ def test_policy_commands(admins: Store, capsys: pytest.CaptureFixture[str]) -> N
     def run(*args: str) -> tuple[int, str, str]:
         code = main([*args, "--db", db])
         out = capsys.readouterr()
-        return code, out.out, out.err
+        return code, out.out.removeprefix(DEMO_NOTICE), out.err  # the tests' store is a demo store
 
     code, out, _ = run("policy", "show", "--user", "rita")
     assert code == 0 and out.startswith("P1  in_force   dual approval from EUR 100,000.00; warning 0.8, breach 1;")
