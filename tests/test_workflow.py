@@ -443,4 +443,4 @@ def test_the_check_and_the_commit_are_one_locked_transaction(
     assert show_run(store, wed.ref, "rita").summary.status == "approved"
     monkeypatch.undo()
     assert execute_run(store, wed.ref, "felix", tmp_path / "wed").run.status == "executed"
-    assert [p.name for p in tmp_path.rglob("*.xml")] == [f"payout-run-{wed.ref}.xml"]
+    assert [p.name for p in tmp_path.rglob("*.xml")] == [f"DEMO-payout-run-{wed.ref}.xml"]  # a demo store's file
