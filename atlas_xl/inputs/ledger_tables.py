@@ -18,7 +18,7 @@ from atlas_xl.domain.schemas import LEDGER_SCHEMAS
 from atlas_xl.errors import LoadError, Problem
 from atlas_xl.inputs.cells import column_array
 from atlas_xl.inputs.csv_files import _read_csv
-from atlas_xl.inputs.validate import _check_keys, _check_table, _Problems, _Raw, _to_frame
+from atlas_xl.inputs.validate import _Problems, _Raw, single_table
 from atlas_xl.inputs.workbook_files import check_workbook_safe
 
 
@@ -50,14 +50,7 @@ def load_table(path: Path, table: str) -> pd.DataFrame:
         raw = _read_csv(path, spec, problems)
     if raw is None:
         raise LoadError(problems.items)
-    checked = _check_table(raw, spec, problems)
-    if checked is None:
-        raise LoadError(problems.items)
-    raw, values, valid, codes = checked
-    _check_keys(raw, spec, values, valid, codes, problems)
-    if problems.items:
-        raise LoadError(problems.items)
-    return _to_frame(raw, spec, values)[0]
+    return single_table(raw, spec, problems)
 
 
 def _raw_from_sheet(path: Path, table: str, problems: _Problems) -> _Raw | None:

@@ -20,7 +20,7 @@ from atlas_xl.domain.schemas import SCHEMAS
 from atlas_xl.errors import LoadError, Problem
 from atlas_xl.inputs.cells import _NUMBER_KINDS, _cell_text, _column_letter, column_array, typed_exact
 from atlas_xl.inputs.csv_files import _read_csv
-from atlas_xl.inputs.validate import _build, _check_keys, _check_table, _one_array, _Problems, _Raw, _to_frame
+from atlas_xl.inputs.validate import _build, _one_array, _Problems, _Raw, single_table
 from atlas_xl.inputs.workbook_files import _read_workbook
 
 
@@ -75,14 +75,7 @@ def table_from_frame(frame: pd.DataFrame, table: str, source: str = "workbook") 
     if raw is None:
         raise LoadError(problems.items)
     spec = SCHEMAS[table]
-    checked = _check_table(raw, spec, problems)
-    if checked is None:
-        raise LoadError(problems.items)
-    raw, values, valid, codes = checked
-    _check_keys(raw, spec, values, valid, codes, problems)
-    if problems.items:
-        raise LoadError(problems.items)
-    return _to_frame(raw, spec, values)[0]
+    return single_table(raw, spec, problems)
 
 
 

@@ -454,3 +454,16 @@ def _frame(columns: dict[str, Column]) -> pd.DataFrame:
     (copy=False: 3.65 M-row columns are not copied into one block)."""
     return pd.DataFrame({name: value if isinstance(value, np.ndarray) else pd.array(value, dtype="str")
                          for name, value in columns.items()}, copy=False)
+
+
+def single_table(raw: _Raw, spec: TableSchema, problems: _Problems) -> pd.DataFrame:
+    """One table checked on its own (no other table to check references against): its frame, or one LoadError
+    listing every problem found in it."""
+    checked = _check_table(raw, spec, problems)
+    if checked is None:
+        raise LoadError(problems.items)
+    raw, values, valid, codes = checked
+    _check_keys(raw, spec, values, valid, codes, problems)
+    if problems.items:
+        raise LoadError(problems.items)
+    return _to_frame(raw, spec, values)[0]
