@@ -27,9 +27,9 @@ try:  # typer >= 0.25 vendors click: its contexts and exceptions are typer._clic
     from typer._click.exceptions import ClickException
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click.core import ParameterSource
-    from click.exceptions import ClickException
-    from click.globals import get_current_context
+    from click.core import ParameterSource  # type: ignore[assignment]
+    from click.exceptions import ClickException  # type: ignore[assignment]
+    from click.globals import get_current_context  # type: ignore[no-redef]
 
 __all__ = ["AsOfOption", "BreachOption", "ClickException", "DataOption", "DbOpt", "JsonOpt", "StoreOption",
            "UserOpt", "WarningOption", "emit", "err_console", "get_current_context", "print_error", "resolve_db",
@@ -66,11 +66,11 @@ def resolve_db(db: str | None, ctx: typer.Context | None = None) -> str | None:
 
     `ctx` defaults to the context of the command being run, so a command can pass its `db` parameter alone.
     """
-    ctx = ctx if ctx is not None else get_current_context(silent=True)
-    if ctx is None:
+    current = ctx if ctx is not None else get_current_context(silent=True)
+    if current is None:
         return db
-    root_db = ctx.meta.get(ROOT_DB_KEY)
-    if root_db is None or ctx.get_parameter_source("db") is ParameterSource.COMMANDLINE:
+    root_db = current.meta.get(ROOT_DB_KEY)
+    if root_db is None or current.get_parameter_source("db") is ParameterSource.COMMANDLINE:
         return db
     return root_db
 

@@ -178,7 +178,7 @@ def whole(value: object, name: str, *, low: int | None = None, high: int | None 
     if isinstance(value, str):
         value = _number_text(value, name)
     try:
-        number = float(value) if not isinstance(value, int) else value
+        number = float(value) if not isinstance(value, int) else value  # type: ignore[arg-type]  # caught below
     except (TypeError, ValueError):
         raise ArgumentError(f"{name} {value!r} is not a whole number") from None
     if isinstance(number, float) and (number != number or number in (float("inf"), float("-inf"))
@@ -296,7 +296,7 @@ def excel_amount(cents: int | np.integer) -> float:
 
 def excel_date(day: object) -> dt.datetime:
     """A date for a cell: xlwings/pywin32 turn datetime (not date) into an Excel date."""
-    stamp = pd.Timestamp(day)
+    stamp = pd.Timestamp(day)  # type: ignore[arg-type]  # a date, datetime, Timestamp or ISO text
     return dt.datetime(stamp.year, stamp.month, stamp.day)
 
 

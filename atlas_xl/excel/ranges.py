@@ -23,7 +23,7 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from operator import itemgetter
 from typing import TypeVar
@@ -221,7 +221,7 @@ def _unpaired_surrogates(cells: np.ndarray, header: list[str], table: str) -> li
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _raw_columns(cells: np.ndarray, header: list[str], kinds: dict[str, str], rows: np.ndarray,
+def _raw_columns(cells: np.ndarray, header: list[str], kinds: Mapping[str, str], rows: np.ndarray,
                  table: str) -> pa.Table:
     arrays = []
     for pos, name in enumerate(header):
@@ -249,7 +249,7 @@ def _cell_grid(rows: Sequence[Sequence[object]], width: int) -> np.ndarray:
 
 
 try:  # pandas' C transposition of a list of rows, 2x faster than a Python pass per column
-    from pandas._libs.lib import to_object_array as _to_object_array
+    from pandas._libs.lib import to_object_array as _to_object_array  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - a pandas without it: the Python pass
     _to_object_array = None
 
@@ -283,7 +283,7 @@ def _coded_text_column(cells: np.ndarray) -> object:
     if missing.any():
         empty = np.flatnonzero(distinct == "")
         if empty.size == 0:
-            distinct, empty = np.append(distinct, ""), [len(distinct)]
+            distinct, empty = np.append(distinct, ""), np.array([len(distinct)])
         codes[missing] = empty[0]
     # factorize's codes (every blank now given an entry) are within range by construction: not re-checked
     return pa.DictionaryArray.from_arrays(codes.astype(np.int32), pa.array(distinct, type=pa.string()), safe=False)
@@ -349,7 +349,7 @@ def _reserve_only_clients(*tables: pa.Table) -> pd.DataFrame:
                             "header row and at least one settlement row")
     frame = pd.DataFrame({"client_id": sorted(ids)})
     for column, value in _RESERVE_ONLY_CLIENT.items():
-        frame[column] = value
+        frame[column] = pd.Series([value] * len(frame), dtype=object)
     return frame.astype(object)
 
 

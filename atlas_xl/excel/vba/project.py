@@ -239,7 +239,7 @@ def write_compound_file(tree: Tree) -> bytes:
             entry.child = _link_siblings(entries, entry.children) if entry.children else NOSTREAM
 
     # Small streams go to the mini stream (64-byte sectors, chained in the mini FAT).
-    mini_stream, mini_fat = bytearray(), []
+    mini_stream, mini_fat = bytearray(), list[int]()
     big_streams: list[_Entry] = []
     for entry in entries:
         if entry.kind != 2:

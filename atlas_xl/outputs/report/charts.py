@@ -42,7 +42,7 @@ class Block:
 
     title: str
     header: Sequence[str]
-    rows: list[list[object]]
+    rows: Sequence[Sequence[object]]
     money_columns: frozenset[int] = frozenset()  # 0-based columns holding euros
 
     def __len__(self) -> int:

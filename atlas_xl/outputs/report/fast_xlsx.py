@@ -10,7 +10,7 @@ Every function writes what the per-cell writer wrote for the same data, as exact
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ def lit(text: str) -> pa.Scalar:
     return pa.scalar(text, TEXT)
 
 
-def _texts(values: list[str | None]) -> pa.Array:
+def _texts(values: Sequence[str | None]) -> pa.Array:
     return pa.array(values, TEXT)
 
 

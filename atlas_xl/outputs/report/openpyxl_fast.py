@@ -28,7 +28,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 import pyarrow as pa
 from isal import isal_zlib
@@ -100,10 +100,11 @@ class SheetRows:
         if ws._writer is not None:
             raise ValueError(f"sheet {ws.title!r} has rows already")
         ws._get_writer()  # writes what comes before the rows: column widths and freeze panes must be set
+        writer: Any = ws._writer  # made by _get_writer() (openpyxl's stubs type the attribute as None)
         self.ws = ws
-        xf = ws._writer.xf.send(True)  # the sheet's XML stream, until close() hands it back
+        xf = writer.xf.send(True)  # the sheet's XML stream, until close() hands it back
         self._open = contextlib.ExitStack()  # closes last-in first: </sheetData>, then hand back
-        self._open.callback(ws._writer.xf.send, None)
+        self._open.callback(writer.xf.send, None)
         self._open.enter_context(xf.element("sheetData"))
         xf.write(self.MARKER)
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives until copy_to() (or is dropped unused)
@@ -143,7 +144,7 @@ class SheetRows:
         """The length of the sheet's XML, rows spliced in (after `finish`)."""
         return len(self._head) + self._rows_size + len(self._tail)
 
-    def copy_to(self, out: BinaryIO) -> None:
+    def copy_to(self, out: IO[bytes]) -> None:
         """The sheet's XML (after `finish`): openpyxl's file with the spooled rows in place of the marker."""
         with self._spool:
             out.write(self._head)
@@ -171,7 +172,8 @@ class ReportZip(zipfile.ZipFile):
         super().__init__(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=ZIP_LEVEL)
         self.unzipped = {rows.path: rows for rows in sheets}
 
-    def write(self, filename: str | os.PathLike[str], arcname: str | None = None, compress_type: int | None = None,
+    def write(self, filename: str | os.PathLike[str], arcname: str | os.PathLike[str] | None = None,
+              compress_type: int | None = None,
               compresslevel: int | None = None) -> None:
         rows = self.unzipped.pop(os.fspath(filename), None)
         if rows is None:
@@ -184,7 +186,7 @@ class ReportZip(zipfile.ZipFile):
         if hasattr(member, "compress_level"):
             member.compress_level = level
         else:
-            member._compresslevel = level
+            member._compresslevel = level  # type: ignore[attr-defined]  # Python < 3.13's name
         member.file_size = rows.size  # the whole sheet's size, for ZipFile's choice of zip64 headers
         with self.open(member, "w") as out:
             if member.compress_type == zipfile.ZIP_DEFLATED:
@@ -201,7 +203,8 @@ def deflate_with_isal(member_file: object) -> None:
     (a future zipfile) zlib's compressor stays: the same file, written more slowly.
     """
     if getattr(member_file, "_compressor", None) is not None:
-        member_file._compressor = isal_zlib.compressobj(SHEET_DEFLATE_LEVEL, isal_zlib.DEFLATED, -15)
+        member_file._compressor = isal_zlib.compressobj(  # type: ignore[attr-defined]  # getattr above
+            SHEET_DEFLATE_LEVEL, isal_zlib.DEFLATED, -15)
 
 
 def save_workbook(book: Workbook, path: Path, sheets: Sequence[SheetRows] = ()) -> None:
