@@ -17,10 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atlas_xl.domain.model import TABLES
-from atlas_xl.domain.schemas import SCHEMAS, frame_schema, markdown_table
+from atlas_xl.domain.schemas import SCHEMAS, markdown_table
 from atlas_xl.errors import LoadError, Problem, UnsafeInputError
 from atlas_xl.inputs import validate
 from atlas_xl.inputs.portfolio import load_portfolio, portfolio_from_tables
+from tests.frame_schemas import frame_schema
 
 # A minimal valid portfolio, as CSV text (row numbers as the user sees them: header = 1).
 GOOD = {

@@ -1,16 +1,15 @@
-"""The declared shape of the four input tables: one place for docs, the loader's checks and pandera.
+"""The declared shape of the input tables: one place for docs, the loader's checks and the tests' pandera check.
 
 Each table is a `TableSchema` of `ColumnSpec`s (kind, required, allowed values, range, key, reference).
-The loader (atlas_xl.inputs) drives every raw-text check from these declarations; `frame_schema()` turns
-the same declaration into a `pandera.pandas.DataFrameSchema` for the frames after loading
-(int64 cents / ppm, datetime64 dates), and `markdown_table()` renders the docs table.
+The loader (atlas_xl.inputs) drives every raw-text check from these declarations; the tests turn the same
+declaration into a pandera schema of the frames after loading (tests/frame_schemas.py), and
+`markdown_table()` renders the docs table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from atlas_xl.domain.model import (
     MAX_PERIODS,
@@ -31,9 +30,6 @@ from atlas_xl.domain.model import (
     Subaccount,
 )
 from atlas_xl.domain.money import PPM
-
-if TYPE_CHECKING:
-    import pandera.pandas as pa
 
 
 @dataclass(frozen=True)
@@ -158,37 +154,6 @@ RESERVE_TERMS = TableSchema(
 )
 
 SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (CLIENTS, SETTLEMENTS, LOANS, RESERVE_TERMS)}
-
-
-def frame_schema(table: str) -> pa.DataFrameSchema:
-    """The pandera schema of a LOADED frame, derived from the same declaration."""
-    # imported here, lazily: pandera adds 0.4-1.5 s to importing this module (measured on the shared 2-core
-    # machine: 2.5-3.2 s without, 3.2-4.4 s with), and only the tests validate frames with it
-    import pandera.pandas as pa
-
-    spec = SCHEMAS[table]
-    columns: dict[str, pa.Column] = {}
-    for col in spec.columns:
-        checks = []
-        if col.kind in (ColumnKind.AMOUNT, ColumnKind.RATE, ColumnKind.INT):
-            dtype: object = "int64"
-            low = col.min_value
-            if col.blank_value is not None and low is not None:
-                checks.append(pa.Check(lambda s, lo=low, blank=col.blank_value: (s >= lo) | (s == blank),
-                                       name=f"ge_{low}_or_blank"))
-            elif low is not None:
-                checks.append(pa.Check.gt(low) if col.min_exclusive else pa.Check.ge(low))
-            if col.max_value is not None:
-                checks.append(pa.Check.le(col.max_value))
-        elif col.kind == ColumnKind.DATE:
-            dtype = "datetime64[ns]"
-        else:
-            dtype = str
-            if col.allowed:
-                checks.append(pa.Check.isin(list(col.allowed)))
-        columns[col.loaded_name] = pa.Column(dtype, checks=checks, nullable=False, description=col.rule)
-    columns["source_row"] = pa.Column("int64", checks=[pa.Check.ge(2)])
-    return pa.DataFrameSchema(columns, unique=list(spec.key), strict=True, name=table)
 
 
 def markdown_table(table: str) -> str:
