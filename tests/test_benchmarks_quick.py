@@ -26,4 +26,7 @@ def test_quick_benchmarks_run_and_report_every_ratio():
     assert re.search(r"ATLAS_PROJECTION\s+[\d.]+ s on 2,000 rows; .* ratio\s+[\d.]+x", out)
     assert "missing (still '#ATLAS! not available yet'):" in out
     assert re.search(r"== P3 SEPA pain.001.001.09: 500 payouts", out) and re.search(r"ratio\s+[\d.]+x", out)
+    # P6: the report's fast path against openpyxl's public API and XlsxWriter's constant_memory mode
+    assert re.search(r"public openpyxl write-only append, whole report\s+: +[\d.]+ s .* [\d.]+x", out)
+    assert re.search(r"XlsxWriter constant_memory, table sheets only .*: +[\d.]+ s .* [\d.]+x", out)
     assert "FAILED" not in out
