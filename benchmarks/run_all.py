@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("p1_daily_run.py", "p2_udfs.py", "p3_sepa.py", "p5_close.py", "p6_report_writers.py")  # P4 growth: p1_daily_run.py
+# P4 growth is printed by p1_daily_run.py
+SCRIPTS = ("p1_daily_run.py", "p2_udfs.py", "p3_sepa.py", "p5_close.py", "p6_report_writers.py")
 
 
 def main(argv: list[str] | None = None) -> int:
